@@ -1,0 +1,143 @@
+"""Ports: what the domain needs from the outside world. Adapters implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from leak_responder.domain.model import Incident
+
+
+class Secret:
+    """A secret value that refuses to be printed, logged or serialised by accident."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> object:
+        raise TypeError("a Secret cannot be pickled")
+
+
+@dataclass(frozen=True)
+class AccessKeyInfo:
+    key_id: str
+    status: str  # "Active" | "Inactive"
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class NewAccessKey:
+    key_id: str
+    secret: Secret
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class KeyOwner:
+    """What ``GetAccessKeyLastUsed`` says about a key."""
+
+    user_name: str
+    last_used_at: datetime | None
+    is_root: bool = False
+
+
+@dataclass(frozen=True)
+class PrincipalRef:
+    """An IAM user or role whose temporary sessions can be revoked."""
+
+    kind: str  # "user" | "role"
+    name: str
+    arn: str
+
+
+@dataclass(frozen=True)
+class StoredSecret:
+    name: str
+    arn: str
+
+
+@dataclass(frozen=True)
+class NotificationReceipt:
+    channel: str
+    ts: str
+    owner_slack_id: str | None = None
+    security_channel_ts: str | None = None
+
+
+class KeyAdmin(Protocol):
+    """IAM in one account. Raises KeyNotFoundError, AccessDeniedError, TransientError."""
+
+    def deactivate(self, user_name: str, key_id: str) -> None: ...
+    def activate(self, user_name: str, key_id: str) -> None: ...
+    def owner_of(self, key_id: str) -> KeyOwner: ...
+    def list_keys(self, user_name: str) -> list[AccessKeyInfo]: ...
+    def create_key(self, user_name: str) -> NewAccessKey: ...
+    def delete_key(self, user_name: str, key_id: str) -> None: ...
+    def tag_user(self, user_name: str, tags: dict[str, str]) -> None: ...
+    def user_tags(self, user_name: str) -> dict[str, str]: ...
+    def principal(self, kind: str, name: str) -> PrincipalRef: ...
+    def revoke_sessions(self, principal: PrincipalRef, issued_before: datetime) -> None: ...
+
+
+class Accounts(Protocol):
+    """Which account a key is in, and IAM access to that account."""
+
+    home_account_id: str
+
+    def account_of(self, key_id: str) -> str: ...
+    def key_admin(self, account_id: str) -> KeyAdmin:
+        """IAM for ``account_id``; raises AccessDeniedError when it is foreign and unreachable."""
+        ...
+
+
+class SessionLocator(Protocol):
+    """Who minted a temporary (ASIA) key: CloudTrail knows; IAM does not."""
+
+    def principal_of_session_key(self, key_id: str, account_id: str) -> PrincipalRef | None: ...
+
+
+class SecretStore(Protocol):
+    def store(
+        self, account_id: str, user_name: str, key: NewAccessKey, incident_id: str
+    ) -> StoredSecret: ...
+
+
+class IncidentStore(Protocol):
+    """Optimistic locking: ``save`` succeeds only if ``version`` is unchanged since the read."""
+
+    def get(self, account_id: str, key_id: str) -> Incident | None: ...
+    def get_by_id(self, incident_id: str) -> Incident: ...
+    def create(self, incident: Incident) -> Incident:
+        """Raises ConflictError if an incident for that account#key already exists."""
+        ...
+
+    def save(self, incident: Incident) -> Incident:
+        """Writes ``incident`` with version+1; ConflictError if someone wrote in between."""
+        ...
+
+    def awaiting_action(self) -> Iterator[Incident]:
+        """Incidents whose notice is pending or whose old key still awaits deletion."""
+        ...
+
+
+class Notifier(Protocol):
+    def notify(self, incident: Incident) -> NotificationReceipt | None:
+        """Deliver the notice. None means "recorded as pending" (no channel configured);
+        NotificationError means "try again later". Never undoes containment."""
+        ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
