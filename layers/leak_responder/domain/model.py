@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from leak_responder.errors import InvalidKeyIdError
+from leak_responder.errors import InvalidKeyIdError, RejectedMessageError
 
 KEY_ID_PATTERN = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}$")
 ACCOUNT_ID_PATTERN = re.compile(r"^\d{12}$")
@@ -99,7 +99,7 @@ class LeakedKey:
     def __post_init__(self) -> None:
         validate_key_id(self.key_id)
         if self.account_id is not None and not ACCOUNT_ID_PATTERN.match(self.account_id):
-            raise InvalidKeyIdError(f"invalid account id: {self.account_id[:20]!r}")
+            raise RejectedMessageError(f"invalid account id: {self.account_id[:20]!r}")
 
     @property
     def is_session_key(self) -> bool:
@@ -113,6 +113,39 @@ class LeakedKey:
             received_at=iso(received_at),
             evidence=self.evidence.as_dict(),
         )
+
+
+@dataclass(frozen=True)
+class QuarantinedUser:
+    """AWS attached its compromised-key quarantine policy to a user (CloudTrail AttachUserPolicy).
+
+    The event names only the user, so containment expands it into one LeakedKey per active key.
+    """
+
+    user_name: str
+    policy_name: str
+    observed_at: datetime
+    account_id: str | None = None
+    evidence: Evidence = field(default_factory=Evidence)
+
+    def __post_init__(self) -> None:
+        if self.account_id is not None and not ACCOUNT_ID_PATTERN.match(self.account_id):
+            raise RejectedMessageError(f"invalid account id: {self.account_id[:20]!r}")
+
+    def leaked_key(self, key_id: str) -> LeakedKey:
+        return LeakedKey(
+            key_id=key_id,
+            source=Source.CLOUDTRAIL_QUARANTINE,
+            observed_at=self.observed_at,
+            account_id=self.account_id,
+            user_name=self.user_name,
+            principal_type=PrincipalType.IAM_USER,
+            evidence=self.evidence,
+            quarantined=True,
+        )
+
+
+Report = LeakedKey | QuarantinedUser
 
 
 @dataclass(frozen=True)
