@@ -181,6 +181,7 @@ class IncidentStatus(StrEnum):
     UNKNOWN_KEY = "unknown_key"  # no such key (already deleted, or not ours)
     DELETED = "deleted"  # old key deleted after approval
     REACTIVATED = "reactivated"  # false positive, reactivated by an approver
+    REVOKED = "revoked"  # temporary (ASIA) key: its sessions were revoked; nothing to delete
 
 
 class NotificationStatus(StrEnum):
@@ -202,9 +203,13 @@ class Incident:
     # For ASIA keys: the IAM role or user whose sessions were revoked.
     session_principal_arn: str | None = None
     steps: dict[str, str] = field(default_factory=dict)  # Step -> ISO time it completed
-    sightings: tuple[Sighting, ...] = ()
+    sightings: tuple[Sighting, ...] = ()  # distinct sightings, capped; see sighting_count
+    sighting_count: int = 0  # every delivery, duplicates included
     first_received_at: str | None = None
     deactivated_at: str | None = None
+    # Set, under optimistic locking, just before CreateAccessKey: a worker that finds it set but
+    # REPLACED not done knows a replacement may exist whose secret was never stored.
+    replace_started_at: str | None = None
     new_key_id: str | None = None
     secret_name: str | None = None
     secret_arn: str | None = None
