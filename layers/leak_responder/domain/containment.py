@@ -1,0 +1,542 @@
+"""Containment: from one leaked-key report to a deactivated, replaced key.
+
+A resumable state machine per key (docs/architecture.md). The old key is deactivated before any
+other write: the fast path for an event that names the user is a single UpdateAccessKey call, and
+for one that does not, GetAccessKeyLastUsed then UpdateAccessKey. Only then is the incident
+recorded. Every later step is recorded on the incident under optimistic locking, so a duplicate
+delivery, from any source, appends a sighting and redoes nothing, and a crash after any step
+resumes at the next one.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import secrets as _random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from leak_responder.domain.model import (
+    Incident,
+    IncidentStatus,
+    LeakedKey,
+    NotificationStatus,
+    PrincipalType,
+    QuarantinedUser,
+    Report,
+    Step,
+    iso,
+    parse_iso,
+)
+from leak_responder.domain.ports import (
+    Accounts,
+    Clock,
+    IncidentStore,
+    KeyAdmin,
+    Notifier,
+    PrincipalRef,
+    SecretStore,
+    SessionLocator,
+)
+from leak_responder.errors import (
+    AccessDeniedError,
+    ConflictError,
+    KeyLimitError,
+    KeyNotFoundError,
+    NotificationError,
+    TransientError,
+)
+
+QUARANTINE_POLICY_PREFIX = "AWSCompromisedKeyQuarantine"
+MAX_STORED_SIGHTINGS = 50
+# Written conflicts are retried this often; beyond it, another worker is hammering the same
+# record and SQS redelivery is the better back-off.
+MAX_WRITE_ATTEMPTS = 8
+# A replacement claimed less than this long ago is assumed to be in progress in another worker.
+# The queue's visibility timeout is longer, so a crashed worker's redelivery always sees it stale.
+REPLACE_LEASE = timedelta(minutes=3)
+# CreateAccessKey's CreateDate and our clock may disagree slightly.
+CLOCK_SKEW = timedelta(seconds=30)
+
+Observer = Callable[[str, dict[str, Any]], None]
+
+
+def _ignore(_event: str, _fields: dict[str, Any]) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What the operator configured: dry-run and principals that are never touched."""
+
+    dry_run: bool = False
+    protected_principals: frozenset[str] = frozenset()
+
+    def protects(self, account_id: str, kind: str, name: str) -> bool:
+        arn = f"arn:aws:iam::{account_id}:{kind}/{name}"
+        return any(
+            fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(arn, pattern)
+            for pattern in self.protected_principals
+        )
+
+
+@dataclass(frozen=True)
+class ContainmentDeps:
+    accounts: Accounts
+    sessions: SessionLocator
+    secrets: SecretStore
+    incidents: IncidentStore
+    notifier: Notifier
+    clock: Clock
+    policy: Policy = field(default_factory=Policy)
+    observe: Observer = _ignore
+
+
+@dataclass(frozen=True)
+class Outcome:
+    incident: Incident
+    newly_contained: bool  # this delivery made the key Inactive (or revoked its sessions) first
+    duplicate: bool  # the incident already existed
+    contained_at: datetime | None  # when the key became Inactive, if it did in this delivery
+
+    @property
+    def notification_pending(self) -> bool:
+        return self.incident.notification_status == NotificationStatus.PENDING
+
+
+def expand(report: Report, accounts: Accounts) -> list[LeakedKey]:
+    """A quarantine event names only the user: each of their active keys is a leaked key."""
+    if isinstance(report, LeakedKey):
+        return [report]
+    account_id = report.account_id or accounts.home_account_id
+    admin = accounts.key_admin(account_id)
+    try:
+        keys = admin.list_keys(report.user_name)
+    except KeyNotFoundError:
+        return []
+    active = [k.key_id for k in keys if k.status == "Active"]
+    return [_with_account(report, account_id).leaked_key(key_id) for key_id in active]
+
+
+def _with_account(report: QuarantinedUser, account_id: str) -> QuarantinedUser:
+    return report if report.account_id else replace(report, account_id=account_id)
+
+
+def contain(key: LeakedKey, deps: ContainmentDeps, *, received_at: datetime) -> Outcome:
+    """Contain one leaked key, or resume its containment. Safe to call any number of times."""
+    return _Run(key, deps, received_at).run()
+
+
+class _Run:
+    def __init__(self, key: LeakedKey, deps: ContainmentDeps, received_at: datetime) -> None:
+        self.key = key
+        self.deps = deps
+        self.received_at = received_at
+        self.contained_at: datetime | None = None
+
+    # -- entry --------------------------------------------------------------------------------
+    def run(self) -> Outcome:
+        key, deps = self.key, self.deps
+        account_id = key.account_id or deps.accounts.account_of(key.key_id)
+        self._observe("resolved", account_id=account_id)
+
+        if key.principal_type == PrincipalType.ROOT:
+            return self._alert(
+                account_id, "root", "root user access key: never touched by automation"
+            )
+        try:
+            admin = deps.accounts.key_admin(account_id)
+        except AccessDeniedError:
+            return self._alert(
+                account_id,
+                key.user_name,
+                f"key belongs to account {account_id}, which has no reachable member role",
+            )
+        if key.is_session_key:
+            return self._contain_session_key(account_id, admin)
+        return self._contain_user_key(account_id, admin)
+
+    # -- long-term (AKIA) keys ------------------------------------------------------------------
+    def _contain_user_key(self, account_id: str, admin: KeyAdmin) -> Outcome:
+        key, policy = self.key, self.deps.policy
+        user_name = None
+        if key.user_name and key.principal_type in (PrincipalType.IAM_USER, PrincipalType.UNKNOWN):
+            if policy.protects(account_id, "user", key.user_name):
+                return self._alert(account_id, key.user_name, "protected principal")
+            if policy.dry_run:
+                return self._alert(account_id, key.user_name, "dry run: would deactivate")
+            try:
+                admin.deactivate(key.user_name, key.key_id)
+                user_name = key.user_name
+            except KeyNotFoundError:
+                # The event named the wrong user, or the key is gone: ask IAM who owns it.
+                self._observe("named user does not own key", user_name=key.user_name)
+        if user_name is None:
+            try:
+                owner = admin.owner_of(key.key_id)
+            except (KeyNotFoundError, AccessDeniedError) as exc:
+                return self._unknown_key(account_id, type(exc).__name__)
+            self._observe("located", user_name=owner.user_name)
+            if owner.is_root:
+                return self._alert(
+                    account_id, "root", "root user access key: never touched by automation"
+                )
+            if policy.protects(account_id, "user", owner.user_name):
+                return self._alert(account_id, owner.user_name, "protected principal")
+            if policy.dry_run:
+                return self._alert(account_id, owner.user_name, "dry run: would deactivate")
+            try:
+                admin.deactivate(owner.user_name, key.key_id)
+            except KeyNotFoundError:
+                return self._unknown_key(account_id, "KeyNotFoundError")
+            user_name = owner.user_name
+        self.contained_at = self.deps.clock.now()
+        self._observe("deactivated", user_name=user_name)
+
+        incident, duplicate, first = self._record(
+            account_id,
+            user_name=user_name,
+            principal_type=PrincipalType.IAM_USER,
+            steps=(Step.RESOLVED, Step.LOCATED, Step.DEACTIVATED),
+        )
+        if incident.status == IncidentStatus.REACTIVATED:
+            # An approver judged this key a false positive, and this report repeats one already
+            # judged: undo the reflex deactivation. New evidence reopens instead (see _merge).
+            admin.activate(user_name, self.key.key_id)
+            self._observe("known false positive: reactivated again", user_name=user_name)
+            return Outcome(incident, False, duplicate, None)
+        incident = self._revoke(incident, admin, admin.principal("user", user_name))
+        incident = self._replace(incident, admin)
+        incident = self._tag(incident, admin)
+        incident = self._notify(incident)
+        return Outcome(incident, first, duplicate, self.contained_at)
+
+    # -- temporary (ASIA) keys ----------------------------------------------------------------
+    def _contain_session_key(self, account_id: str, admin: KeyAdmin) -> Outcome:
+        key, deps = self.key, self.deps
+        principal: PrincipalRef | None = None
+        if key.user_name and key.principal_type == PrincipalType.ASSUMED_ROLE:
+            principal = admin.principal("role", key.user_name)
+        elif key.user_name and key.principal_type == PrincipalType.IAM_USER:
+            principal = admin.principal("user", key.user_name)
+        else:
+            principal = deps.sessions.principal_of_session_key(key.key_id, account_id)
+        if principal is None:
+            return self._unknown_key(account_id, "no CloudTrail record of who minted this session")
+        self._observe("located", principal=principal.arn)
+        if deps.policy.protects(account_id, principal.kind, principal.name):
+            return self._alert(account_id, principal.name, "protected principal")
+        if deps.policy.dry_run:
+            return self._alert(account_id, principal.name, "dry run: would revoke sessions")
+        # For a session key, revoking the principal's older sessions *is* the containment.
+        now = deps.clock.now()
+        admin.revoke_sessions(principal, now)
+        self.contained_at = now
+        self._observe("sessions revoked", principal=principal.arn)
+        incident, duplicate, first = self._record(
+            account_id,
+            user_name=principal.name,
+            principal_type=(
+                PrincipalType.ASSUMED_ROLE if principal.kind == "role" else PrincipalType.IAM_USER
+            ),
+            steps=(Step.RESOLVED, Step.LOCATED, Step.SESSIONS_REVOKED),
+            session_principal_arn=principal.arn,
+            status=IncidentStatus.REVOKED,
+        )
+        incident = self._notify(incident)
+        return Outcome(incident, first, duplicate, self.contained_at)
+
+    # -- steps ----------------------------------------------------------------------------------
+    def _revoke(self, incident: Incident, admin: KeyAdmin, principal: PrincipalRef) -> Incident:
+        if incident.done(Step.SESSIONS_REVOKED):
+            return incident
+        # Sessions minted before deactivation are the ones the leaked key could have made.
+        cutoff = parse_iso(incident.deactivated_at or iso(self.deps.clock.now()))
+        admin.revoke_sessions(principal, cutoff)
+        self._observe("sessions revoked", principal=principal.arn)
+        return self._complete(incident, Step.SESSIONS_REVOKED, session_principal_arn=principal.arn)
+
+    def _replace(self, incident: Incident, admin: KeyAdmin) -> Incident:
+        if incident.done(Step.REPLACED) and incident.done(Step.DELIVERED):
+            return incident
+        user = incident.user_name
+        assert user is not None
+        now = self.deps.clock.now()
+        if incident.replace_started_at:
+            started = parse_iso(incident.replace_started_at)
+            if now - started < REPLACE_LEASE:
+                raise TransientError("replacement is in progress in another worker")
+        quarantined = incident.quarantined or any(
+            name.startswith(QUARANTINE_POLICY_PREFIX) for name in admin.attached_policy_names(user)
+        )
+        # Claim the step first: only the worker whose conditional write wins creates a key.
+        claimed = self._update(
+            incident,
+            lambda i: (
+                None
+                if i.done(Step.REPLACED)
+                else replace(i, replace_started_at=iso(now), quarantined=quarantined)
+            ),
+        )
+        if claimed.done(Step.REPLACED):
+            return claimed
+        keys = admin.list_keys(user)
+        if incident.replace_started_at:
+            keys = self._drop_orphans(admin, user, keys, parse_iso(incident.replace_started_at))
+        if len(keys) >= 2:
+            return self._no_replacement(claimed, "the user already has two access keys")
+        try:
+            new_key = admin.create_key(user)
+        except KeyLimitError:
+            return self._no_replacement(claimed, "the user already has two access keys")
+        self._observe("replacement created", new_key_id=new_key.key_id)
+        stored = self.deps.secrets.store(claimed.account_id, user, new_key, claimed.incident_id)
+        self._observe("secret stored", secret_name=stored.name)
+        stamp = iso(self.deps.clock.now())
+        return self._update(
+            claimed,
+            lambda i: replace(
+                i,
+                new_key_id=new_key.key_id,
+                secret_name=stored.name,
+                secret_arn=stored.arn,
+                steps={**i.steps, Step.REPLACED.value: stamp, Step.DELIVERED.value: stamp},
+            ),
+        )
+
+    def _drop_orphans(
+        self, admin: KeyAdmin, user: str, keys: list[Any], claimed_at: datetime
+    ) -> list[Any]:
+        """A crash between CreateAccessKey and storing its secret leaves a key nobody can use.
+
+        Only a key created after our claim, other than the leaked one, and never used, is ours;
+        deleting it frees the slot for a replacement whose secret we keep this time.
+        """
+        kept = []
+        for info in keys:
+            ours = info.key_id != self.key.key_id and info.created_at >= claimed_at - CLOCK_SKEW
+            if ours and admin.owner_of(info.key_id).last_used_at is None:
+                admin.delete_key(user, info.key_id)
+                self._observe("orphaned replacement deleted", key_id=info.key_id)
+                continue
+            kept.append(info)
+        return kept
+
+    def _no_replacement(self, incident: Incident, why: str) -> Incident:
+        self._observe("no replacement", reason=why)
+        stamp = iso(self.deps.clock.now())
+        return self._update(
+            incident,
+            lambda i: replace(
+                i,
+                replacement_note=why,
+                steps={**i.steps, Step.REPLACED.value: stamp, Step.DELIVERED.value: stamp},
+            ),
+        )
+
+    def _tag(self, incident: Incident, admin: KeyAdmin) -> Incident:
+        if incident.done(Step.TAGGED):
+            return incident
+        assert incident.user_name is not None
+        day = (incident.deactivated_at or "")[:10]
+        ref = f"incident {incident.incident_id}"
+        tags = {incident.key_id: f"leak-responder: leaked, deactivated {day} {ref}"}
+        if incident.new_key_id:
+            tags[incident.new_key_id] = f"leak-responder: replaces {incident.key_id} {ref}"
+        admin.tag_user(incident.user_name, tags)
+        self._observe("tagged", keys=sorted(tags))
+        return self._complete(incident, Step.TAGGED, status=IncidentStatus.CONTAINED)
+
+    def _notify(self, incident: Incident) -> Incident:
+        if incident.done(Step.NOTIFIED):
+            return incident
+        try:
+            receipt = self.deps.notifier.notify(incident)
+        except NotificationError as exc:
+            self._observe("notification failed", error=type(exc).__name__)
+            receipt = None
+        if receipt is None:
+            self._observe("notification pending")
+            return self._update(
+                incident,
+                lambda i: (
+                    None
+                    if i.done(Step.NOTIFIED)
+                    else replace(
+                        i,
+                        notification_status=NotificationStatus.PENDING,
+                        notification_attempts=i.notification_attempts + 1,
+                    )
+                ),
+            )
+        self._observe("notified", channel=receipt.channel)
+        return self._complete(
+            incident,
+            Step.NOTIFIED,
+            notification_status=NotificationStatus.SENT,
+            notification_attempts=incident.notification_attempts + 1,
+            slack_channel=receipt.channel,
+            slack_ts=receipt.ts,
+            owner_slack_id=receipt.owner_slack_id,
+            security_channel_ts=receipt.security_channel_ts,
+        )
+
+    # -- outcomes without containment --------------------------------------------------------
+    def _alert(self, account_id: str, principal: str | None, reason: str) -> Outcome:
+        self._observe("alert only", reason=reason)
+        incident, duplicate, _ = self._record(
+            account_id,
+            user_name=principal,
+            principal_type=self.key.principal_type,
+            steps=(Step.RESOLVED,),
+            status=IncidentStatus.ALERT_ONLY,
+            alert_reason=reason,
+            dry_run=self.deps.policy.dry_run,
+        )
+        return Outcome(self._notify(incident), False, duplicate, None)
+
+    def _unknown_key(self, account_id: str, why: str) -> Outcome:
+        self._observe("unknown key", reason=why)
+        incident, duplicate, _ = self._record(
+            account_id,
+            user_name=self.key.user_name,
+            principal_type=self.key.principal_type,
+            steps=(Step.RESOLVED,),
+            status=IncidentStatus.UNKNOWN_KEY,
+            alert_reason=f"key not found in account {account_id} ({why})",
+        )
+        return Outcome(self._notify(incident), False, duplicate, None)
+
+    # -- the incident record ----------------------------------------------------------------------
+    def _record(
+        self,
+        account_id: str,
+        *,
+        user_name: str | None,
+        principal_type: PrincipalType,
+        steps: Iterable[Step],
+        status: IncidentStatus = IncidentStatus.OPEN,
+        **fields: Any,
+    ) -> tuple[Incident, bool, bool]:
+        """Create the incident, or append this sighting to it. Returns (incident, duplicate, first
+        containment): first is true only for the delivery that made the key Inactive first."""
+        store, now = self.deps.incidents, self.deps.clock.now()
+        sighting = self.key.sighting(self.received_at)
+        stamp = iso(now)
+        done = {s.value: stamp for s in steps}
+        contained = self.contained_at is not None
+        fresh = Incident(
+            incident_id=_random.token_urlsafe(12),
+            account_id=account_id,
+            key_id=self.key.key_id,
+            created_at=stamp,
+            status=status,
+            user_name=user_name,
+            principal_type=principal_type,
+            steps=done,
+            sightings=(sighting,),
+            sighting_count=1,
+            first_received_at=iso(self.received_at),
+            deactivated_at=iso(self.contained_at) if self.contained_at else None,
+            quarantined=self.key.quarantined,
+            **fields,
+        )
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            existing = store.get(account_id, self.key.key_id)
+            try:
+                if existing is None:
+                    self._observe("incident opened", incident_id=fresh.incident_id)
+                    return store.create(fresh), False, contained
+                merged, first = self._merge(existing, sighting, done, status, user_name, fields)
+                saved = store.save(merged)
+                self._observe(
+                    "sighting recorded", incident_id=saved.incident_id, count=saved.sighting_count
+                )
+                return saved, True, first
+            except ConflictError:
+                continue
+        raise TransientError(f"incident {account_id}#{self.key.key_id} is contended")
+
+    def _merge(
+        self,
+        existing: Incident,
+        sighting: Any,
+        done: dict[str, str],
+        status: IncidentStatus,
+        user_name: str | None,
+        fields: dict[str, Any],
+    ) -> tuple[Incident, bool]:
+        known = {s.fingerprint() for s in existing.sightings}
+        sightings = existing.sightings
+        if sighting.fingerprint() not in known and len(sightings) < MAX_STORED_SIGHTINGS:
+            sightings = (*sightings, sighting)
+        merged = replace(
+            existing,
+            sightings=sightings,
+            sighting_count=existing.sighting_count + 1,
+            quarantined=existing.quarantined or self.key.quarantined,
+        )
+        first = False
+        contained_now = self.contained_at is not None
+        repeat_of_false_positive = (
+            existing.status == IncidentStatus.REACTIVATED and sighting.fingerprint() in known
+        )
+        if (
+            contained_now
+            and not repeat_of_false_positive
+            and existing.status
+            in (IncidentStatus.ALERT_ONLY, IncidentStatus.UNKNOWN_KEY, IncidentStatus.REACTIVATED)
+        ):
+            # Containment now happened where an earlier delivery only alerted (dry run since
+            # switched off, a member role since configured) or after a false-positive
+            # reactivation that a new report contradicts: reopen and resume from here.
+            first = existing.status != IncidentStatus.REACTIVATED
+            merged = replace(
+                merged,
+                status=status,
+                user_name=user_name or existing.user_name,
+                steps={**{k: v for k, v in existing.steps.items() if k != Step.NOTIFIED}, **done},
+                deactivated_at=existing.deactivated_at or iso(self.deps.clock.now()),
+                alert_reason=None,
+                audit=(*existing.audit, {"at": iso(self.deps.clock.now()), "event": "reopened"}),
+                **{k: v for k, v in fields.items() if k not in ("alert_reason", "dry_run")},
+            )
+        elif contained_now and not existing.done(Step.DEACTIVATED) and Step.DEACTIVATED in done:
+            first = True
+            merged = replace(
+                merged,
+                steps={**existing.steps, **done},
+                deactivated_at=iso(self.contained_at) if self.contained_at else None,
+            )
+        return merged, first
+
+    def _complete(self, incident: Incident, step: Step, **fields: Any) -> Incident:
+        stamp = iso(self.deps.clock.now())
+        return self._update(
+            incident,
+            lambda i: (
+                None if i.done(step) else replace(i, steps={**i.steps, step.value: stamp}, **fields)
+            ),
+        )
+
+    def _update(
+        self, incident: Incident, change: Callable[[Incident], Incident | None]
+    ) -> Incident:
+        """Apply ``change`` under optimistic locking; None from ``change`` means nothing to do."""
+        store = self.deps.incidents
+        current = incident
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            updated = change(current)
+            if updated is None:
+                return current
+            try:
+                return store.save(updated)
+            except ConflictError:
+                reloaded = store.get(current.account_id, current.key_id)
+                assert reloaded is not None
+                current = reloaded
+        raise TransientError(f"incident {incident.pk} is contended")
+
+    def _observe(self, event: str, **fields: Any) -> None:
+        self.deps.observe(event, {"key_id": self.key.key_id, **fields})

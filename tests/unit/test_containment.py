@@ -1,0 +1,389 @@
+"""The containment workflow on in-memory fakes: every branch, and a crash after every port call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from leak_responder.domain.containment import ContainmentDeps, Policy, contain, expand
+from leak_responder.domain.model import (
+    Evidence,
+    IncidentStatus,
+    LeakedKey,
+    NotificationStatus,
+    PrincipalType,
+    QuarantinedUser,
+    Source,
+    Step,
+)
+from leak_responder.domain.ports import PrincipalRef
+from leak_responder.errors import TransientError
+from tests.fakes import (
+    FakeAccounts,
+    FakeKeyAdmin,
+    FakeSecretStore,
+    FakeSessionLocator,
+    FixedClock,
+    InMemoryIncidentStore,
+    RecordingNotifier,
+    fake_key_id,
+)
+
+HOME = "111111111111"
+MEMBER = "222222222222"
+OBSERVED = datetime(2026, 11, 28, 11, 59, tzinfo=UTC)
+MUTATING = {"UpdateAccessKey", "CreateAccessKey", "DeleteAccessKey", "TagUser", "PutUserPolicy"}
+
+
+@dataclass
+class World:
+    clock: FixedClock = field(default_factory=FixedClock)
+    home: FakeKeyAdmin = field(init=False)
+    member: FakeKeyAdmin = field(init=False)
+    accounts: FakeAccounts = field(init=False)
+    sessions: FakeSessionLocator = field(default_factory=FakeSessionLocator)
+    secrets: FakeSecretStore = field(default_factory=FakeSecretStore)
+    incidents: InMemoryIncidentStore = field(default_factory=InMemoryIncidentStore)
+    notifier: RecordingNotifier = field(default_factory=RecordingNotifier)
+    policy: Policy = field(default_factory=Policy)
+    events: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.home = FakeKeyAdmin(HOME, self.clock)
+        self.member = FakeKeyAdmin(MEMBER, self.clock)
+        self.accounts = FakeAccounts(self.home, {MEMBER: self.member})
+
+    def deps(self, **overrides: Any) -> ContainmentDeps:
+        values: dict[str, Any] = {
+            "accounts": self.accounts,
+            "sessions": self.sessions,
+            "secrets": self.secrets,
+            "incidents": self.incidents,
+            "notifier": self.notifier,
+            "clock": self.clock,
+            "policy": self.policy,
+            "observe": lambda event, _fields: self.events.append(event),
+        }
+        values.update(overrides)
+        return ContainmentDeps(**values)
+
+    def contain(self, key: LeakedKey, **overrides: Any) -> Any:
+        return contain(key, self.deps(**overrides), received_at=self.clock.now())
+
+
+def leaked(key_id: str, **kwargs: Any) -> LeakedKey:
+    kwargs.setdefault("account_id", HOME)
+    kwargs.setdefault("source", Source.HEALTH)
+    kwargs.setdefault("evidence", Evidence(url="https://github.com/org/repo/blob/main/x.env"))
+    return LeakedKey(key_id=key_id, observed_at=OBSERVED, **kwargs)
+
+
+@pytest.fixture
+def world() -> World:
+    w = World()
+    w.home.add_user("alice", tags={"slack-user-id": "U0ALICE"})
+    return w
+
+
+def test_event_naming_the_user_costs_one_call_before_inactive(world: World) -> None:
+    # Given alice's active key, reported by an event that names her
+    key_id = world.home.add_key("alice")
+    # When it is contained
+    outcome = world.contain(leaked(key_id, user_name="alice"))
+    # Then the very first IAM call deactivated it, and the rest followed
+    assert world.home.calls[0] == ("UpdateAccessKey", ("alice", key_id, "Inactive"))
+    assert world.home.key(key_id).status == "Inactive"
+    incident = outcome.incident
+    assert outcome.newly_contained and not outcome.duplicate
+    assert incident.status == IncidentStatus.CONTAINED
+    assert all(incident.done(step) for step in Step)
+    new_key = world.home.key(incident.new_key_id or "")
+    assert new_key.status == "Active"
+    stored = world.secrets.secrets[incident.secret_name or ""]
+    assert stored == {"AccessKeyId": new_key.key_id, "SecretAccessKey": new_key.secret}
+    assert set(world.home.users["alice"].tags) >= {key_id, new_key.key_id}
+    assert "leak-responder-revoke-older-sessions" in world.home.users["alice"].inline_policies
+    assert incident.notification_status == NotificationStatus.SENT
+    assert incident.slack_ts and len(world.notifier.sent) == 1
+    assert new_key.secret not in repr(incident)
+
+
+def test_event_without_user_costs_two_calls_before_inactive(world: World) -> None:
+    key_id = world.home.add_key("alice")
+    world.contain(leaked(key_id))
+    assert [c[0] for c in world.home.calls[:2]] == ["GetAccessKeyLastUsed", "UpdateAccessKey"]
+    assert world.home.key(key_id).status == "Inactive"
+
+
+def test_event_naming_the_wrong_user_falls_back_to_iam(world: World) -> None:
+    world.home.add_user("bob")
+    key_id = world.home.add_key("alice")
+    outcome = world.contain(leaked(key_id, user_name="bob"))
+    assert world.home.key(key_id).status == "Inactive"
+    assert outcome.incident.user_name == "alice"
+
+
+def test_account_unknown_is_resolved_with_sts(world: World) -> None:
+    key_id = world.home.add_key("alice")
+    outcome = world.contain(leaked(key_id, account_id=None))
+    assert world.accounts.calls == ["GetAccessKeyInfo"]
+    assert outcome.incident.account_id == HOME
+
+
+def test_fifty_duplicates_make_one_replacement(world: World) -> None:
+    key_id = world.home.add_key("alice")
+    sources = [Source.HEALTH, Source.GUARDDUTY, Source.SCANNER, Source.TRUSTEDADVISOR]
+    outcomes = [
+        world.contain(leaked(key_id, user_name="alice", source=sources[i % 4])) for i in range(50)
+    ]
+    creates = [c for c in world.home.calls if c[0] == "CreateAccessKey"]
+    assert len(creates) == 1
+    assert len(world.home.users["alice"].keys) == 2
+    assert len(world.notifier.sent) == 1
+    assert sum(o.newly_contained for o in outcomes) == 1
+    incident = outcomes[-1].incident
+    assert incident.sighting_count == 50
+    assert {s.source for s in incident.sightings} == set(sources)
+
+
+def test_two_key_limit_creates_nothing_and_says_why(world: World) -> None:
+    key_id = world.home.add_key("alice")
+    world.home.add_key("alice")
+    outcome = world.contain(leaked(key_id, user_name="alice"))
+    assert world.home.key(key_id).status == "Inactive"
+    assert outcome.incident.new_key_id is None
+    assert "two access keys" in (outcome.incident.replacement_note or "")
+    assert outcome.incident.status == IncidentStatus.CONTAINED
+    assert not [c for c in world.home.calls if c[0] == "CreateAccessKey"]
+
+
+def test_an_inactive_key_counts_toward_the_limit(world: World) -> None:
+    key_id = world.home.add_key("alice")
+    world.home.add_key("alice", status="Inactive")
+    outcome = world.contain(leaked(key_id))
+    assert outcome.incident.new_key_id is None
+
+
+def test_quarantine_policy_is_noticed(world: World) -> None:
+    key_id = world.home.add_key("alice")
+    world.home.attached["alice"] = ["AWSCompromisedKeyQuarantineV3"]
+    outcome = world.contain(leaked(key_id, user_name="alice"))
+    assert outcome.incident.quarantined
+
+
+def test_unknown_key_is_recorded_once_and_not_retried(world: World) -> None:
+    key_id = fake_key_id()
+    first = world.contain(leaked(key_id))
+    again = world.contain(leaked(key_id))
+    assert first.incident.status == IncidentStatus.UNKNOWN_KEY
+    assert again.duplicate and again.incident.sighting_count == 2
+    assert len(world.notifier.sent) == 1
+    assert not [c for c in world.home.calls if c[0] in MUTATING]
+
+
+@pytest.mark.parametrize(
+    ("setup", "reason"),
+    [
+        ("root", "root"),
+        ("protected", "protected"),
+        ("dry_run", "dry run"),
+        ("foreign", "no reachable member role"),
+    ],
+)
+def test_alert_only_cases_touch_nothing(world: World, setup: str, reason: str) -> None:
+    key_id = world.home.add_key("alice")
+    kwargs: dict[str, Any] = {"user_name": "alice"}
+    if setup == "root":
+        kwargs = {"principal_type": PrincipalType.ROOT}
+    if setup == "protected":
+        world.policy = Policy(protected_principals=frozenset({"ali*"}))
+    if setup == "dry_run":
+        world.policy = Policy(dry_run=True)
+    if setup == "foreign":
+        world.accounts.reachable.discard(MEMBER)
+        key_id = world.member.add_user("carol") and world.member.add_key("carol")
+        kwargs["account_id"] = MEMBER
+    outcome = world.contain(leaked(key_id, **kwargs))
+    assert outcome.incident.status == IncidentStatus.ALERT_ONLY
+    assert reason in (outcome.incident.alert_reason or "")
+    assert not [c for c in world.home.calls + world.member.calls if c[0] in MUTATING]
+    assert len(world.notifier.sent) == 1
+
+
+def test_root_key_found_by_iam_is_not_touched(world: World) -> None:
+    key_id = fake_key_id()
+    world.home.root_keys.add(key_id)
+    outcome = world.contain(leaked(key_id))
+    assert outcome.incident.status == IncidentStatus.ALERT_ONLY
+    assert not [c for c in world.home.calls if c[0] in MUTATING]
+
+
+def test_key_in_reachable_member_account_is_contained_there(world: World) -> None:
+    world.member.add_user("carol")
+    key_id = world.member.add_key("carol")
+    outcome = world.contain(leaked(key_id, account_id=MEMBER))
+    assert world.member.key(key_id).status == "Inactive"
+    assert outcome.incident.account_id == MEMBER
+    assert outcome.incident.pk == f"{MEMBER}#{key_id}"
+
+
+def test_session_key_of_a_role_revokes_the_role_sessions(world: World) -> None:
+    world.home.add_role("deploy")
+    key_id = fake_key_id("ASIA")
+    outcome = world.contain(
+        leaked(key_id, user_name="deploy", principal_type=PrincipalType.ASSUMED_ROLE)
+    )
+    assert "leak-responder-revoke-older-sessions" in world.home.roles["deploy"]
+    assert outcome.incident.status == IncidentStatus.REVOKED
+    assert outcome.newly_contained
+    assert not [c for c in world.home.calls if c[0] == "CreateAccessKey"]
+
+
+def test_session_key_owner_found_in_cloudtrail(world: World) -> None:
+    key_id = fake_key_id("ASIA")
+    world.sessions.owners[key_id] = PrincipalRef("user", "alice", "arn:aws:iam::1:user/alice")
+    outcome = world.contain(leaked(key_id))
+    assert "leak-responder-revoke-older-sessions" in world.home.users["alice"].inline_policies
+    assert outcome.incident.session_principal_arn
+
+
+def test_session_key_with_no_trace_is_unknown(world: World) -> None:
+    outcome = world.contain(leaked(fake_key_id("ASIA")))
+    assert outcome.incident.status == IncidentStatus.UNKNOWN_KEY
+
+
+def test_quarantine_event_expands_to_every_active_key(world: World) -> None:
+    active = world.home.add_key("alice")
+    world.home.add_key("alice", status="Inactive")
+    report = QuarantinedUser("alice", "AWSCompromisedKeyQuarantineV3", OBSERVED, HOME)
+    keys = expand(report, world.accounts)
+    assert [k.key_id for k in keys] == [active]
+    assert keys[0].quarantined and keys[0].source == Source.CLOUDTRAIL_QUARANTINE
+
+
+def test_failed_notification_stays_pending_and_is_delivered_later(world: World) -> None:
+    key_id = world.home.add_key("alice")
+    world.notifier.fail_times = 1
+    first = world.contain(leaked(key_id, user_name="alice"))
+    assert world.home.key(key_id).status == "Inactive"
+    assert first.notification_pending
+    again = world.contain(leaked(key_id, user_name="alice"))
+    assert not again.notification_pending
+    assert len(world.notifier.sent) == 1
+
+
+def test_false_positive_repeat_is_kept_active(world: World) -> None:
+    key_id = world.home.add_key("alice")
+    outcome = world.contain(leaked(key_id, user_name="alice"))
+    world.home.activate("alice", key_id)
+    world.incidents.save(
+        type(outcome.incident)(**{**outcome.incident.__dict__, "status": "reactivated"})
+    )
+    world.contain(leaked(key_id, user_name="alice"))
+    assert world.home.key(key_id).status == "Active"
+    # New evidence contradicts the judgement: contain again.
+    world.contain(leaked(key_id, user_name="alice", evidence=Evidence(path="new.env", line=1)))
+    assert world.home.key(key_id).status == "Inactive"
+
+
+class InjectedCrashError(Exception):
+    """Stands in for a Lambda timeout or an out-of-memory kill right after a call returned."""
+
+
+class Crashing:
+    """Wraps a port; the shared countdown crashes the run right after the Nth call returns."""
+
+    def __init__(self, target: Any, countdown: list[int], log: list[str]) -> None:
+        self._target, self._countdown, self._log = target, countdown, log
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._target, name)
+        if not callable(attr) or name.startswith("_"):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = attr(*args, **kwargs)
+            self._log.append(name)
+            self._countdown[0] -= 1
+            if self._countdown[0] == 0:
+                raise InjectedCrashError(name)
+            return result
+
+        return call
+
+
+class CrashingAccounts(Crashing):
+    def key_admin(self, account_id: str) -> Any:
+        return Crashing(self._target.key_admin(account_id), self._countdown, self._log)
+
+
+def crashing_deps(world: World, countdown: list[int], log: list[str]) -> dict[str, Any]:
+    return {
+        "accounts": CrashingAccounts(world.accounts, countdown, log),
+        "secrets": Crashing(world.secrets, countdown, log),
+        "incidents": Crashing(world.incidents, countdown, log),
+        "notifier": Crashing(world.notifier, countdown, log),
+    }
+
+
+def _port_calls_in_clean_run(named: bool) -> list[str]:
+    w = World()
+    w.home.add_user("alice")
+    key_id = w.home.add_key("alice")
+    log: list[str] = []
+    w.contain(leaked(key_id, user_name="alice" if named else None), **crashing_deps(w, [-1], log))
+    return log
+
+
+@pytest.mark.parametrize("named", [True, False])
+def test_crash_after_every_call_then_redelivery_converges(named: bool) -> None:
+    calls = _port_calls_in_clean_run(named)
+    assert len(calls) > 10
+    for crash_at in range(1, len(calls) + 1):
+        w = World()
+        w.home.add_user("alice", tags={"email": "alice@example.com"})
+        key_id = w.home.add_key("alice")
+        report = leaked(key_id, user_name="alice" if named else None)
+        with pytest.raises(InjectedCrashError):
+            w.contain(report, **crashing_deps(w, [crash_at], []))
+        # The redelivery comes after the queue's visibility timeout.
+        w.clock.advance(minutes=10)
+        outcome = _redeliver(w, report)
+        where = f"crash after call {crash_at} ({calls[crash_at - 1]})"
+        incident = outcome.incident
+        assert w.home.key(key_id).status == "Inactive", where
+        assert incident.status == IncidentStatus.CONTAINED, where
+        assert all(incident.done(step) for step in Step), where
+        keys = w.home.users["alice"].keys
+        assert len(keys) == 2, where
+        new_key = keys[incident.new_key_id or ""]
+        assert w.secrets.secrets[incident.secret_name or ""]["SecretAccessKey"] == new_key.secret
+        # At-least-once: a crash between Slack's answer and our write repeats the notice.
+        assert 1 <= len(w.notifier.sent) <= 2, where
+
+
+def _redeliver(w: World, report: LeakedKey) -> Any:
+    for _ in range(3):
+        try:
+            return w.contain(report)
+        except TransientError:
+            w.clock.advance(minutes=10)
+    raise AssertionError("never converged")
+
+
+def test_concurrent_replacement_in_progress_is_retried_not_duplicated(world: World) -> None:
+    key_id = world.home.add_key("alice")
+    report = leaked(key_id, user_name="alice")
+    log: list[str] = []
+    calls = _port_calls_in_clean_run(True)
+    # Stop the first worker right after it claimed the replacement (its save), as if still busy.
+    claim_index = calls.index("attached_policy_names") + 2
+    with pytest.raises(InjectedCrashError):
+        world.contain(report, **crashing_deps(world, [claim_index], log))
+    assert log[-1] == "save"
+    with pytest.raises(TransientError):
+        world.contain(report)
+    assert not [c for c in world.home.calls if c[0] == "CreateAccessKey"]
