@@ -27,7 +27,7 @@ class Settings:
     # the responder's own role); a match alerts instead.
     protected_principals: frozenset[str] = field(default_factory=frozenset)
     member_role_name: str | None = None
-    secret_prefix: str = "leak-responder"
+    secret_prefix: str = "leak-responder"  # noqa: S105 (a name prefix, not a secret)
     secret_kms_key_id: str | None = None
     security_role_arn: str | None = None
     # Slack (issue 4): names of Secrets Manager secrets, never the values themselves.

@@ -1,0 +1,122 @@
+"""The responder's record handler: one SQS message in, every key in it contained.
+
+Failure policy, so that nothing is lost and nothing loops:
+- a message that can never succeed (unparseable, unknown source or schema, bad key ID) goes
+  straight to the DLQ with a ``reason`` attribute and is acknowledged;
+- anything else that fails is retried through ``batchItemFailures``; on the queue's last
+  receive it goes to the DLQ with the reason instead of being redriven without one;
+- a notice that could not be delivered is retried with the message until the last receive,
+  after which it stays pending for the reminder (the key is already Inactive either way).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from leak_responder.domain.containment import ContainmentDeps, Outcome, contain, expand
+from leak_responder.domain.model import IncidentStatus
+from leak_responder.errors import RejectedMessageError, TransientError
+from leak_responder.observability import logger, metrics
+from leak_responder.redact import redact_secrets
+from leak_responder.sources import normalise
+
+
+class NotificationPendingError(TransientError):
+    """The key is contained but its notice is not delivered yet: retry the message."""
+
+
+class DeadLetters(Protocol):
+    def send(self, body: str, reason: str, message_id: str, receive_count: int) -> None: ...
+
+
+class Responder:
+    def __init__(self, deps: ContainmentDeps, dead_letters: DeadLetters, max_receive_count: int):
+        self.deps = deps
+        self.dead_letters = dead_letters
+        self.max_receive_count = max_receive_count
+
+    def handle_record(self, record: SQSRecord) -> None:
+        receive_count = int(record.attributes.approximate_receive_count or 1)
+        received_at = _sent_at(record) or self.deps.clock.now()
+        last_try = receive_count >= self.max_receive_count
+        logger.append_keys(message_id=record.message_id, receive_count=receive_count)
+        try:
+            reports = normalise(record.body, received_at=received_at)
+        except RejectedMessageError as exc:
+            self._dead_letter(record, exc.reason, receive_count, rejected=True)
+            return
+        try:
+            pending = False
+            for report in reports:
+                for key in expand(report, self.deps.accounts):
+                    logger.append_keys(key_id=key.key_id, source=key.source.value)
+                    outcome = contain(key, self.deps, received_at=received_at)
+                    self._record_outcome(outcome, received_at)
+                    pending = pending or outcome.notification_pending
+            if pending and not last_try:
+                raise NotificationPendingError("key contained; notice pending, will retry")
+        except Exception as exc:
+            reason = redact_secrets(f"{type(exc).__name__}: {exc}")
+            if last_try:
+                self._dead_letter(
+                    record, f"gave up after {receive_count} receives: {reason}", receive_count
+                )
+                return
+            logger.warning("message will be retried", extra={"reason": reason})
+            raise
+        finally:
+            logger.remove_keys(["key_id", "source", "incident_id"])
+
+    def _record_outcome(self, outcome: Outcome, received_at: datetime) -> None:
+        incident = outcome.incident
+        logger.append_keys(incident_id=incident.incident_id)
+        fields: dict[str, Any] = {
+            "status": incident.status.value,
+            "duplicate": outcome.duplicate,
+            "user_name": incident.user_name,
+            "account_id": incident.account_id,
+            "new_key_id": incident.new_key_id,
+            "secret_name": incident.secret_name,
+            "notification": incident.notification_status,
+        }
+        if outcome.newly_contained and outcome.contained_at:
+            ms = max(0.0, (outcome.contained_at - received_at).total_seconds() * 1000)
+            metrics.add_metric(name="KeysContained", unit=MetricUnit.Count, value=1)
+            metrics.add_metric(name="TimeToContainMs", unit=MetricUnit.Milliseconds, value=ms)
+            fields["time_to_contain_ms"] = round(ms, 1)
+        if outcome.duplicate:
+            metrics.add_metric(name="DuplicateSightings", unit=MetricUnit.Count, value=1)
+        if incident.status == IncidentStatus.ALERT_ONLY and not outcome.duplicate:
+            metrics.add_metric(name="AlertsOnly", unit=MetricUnit.Count, value=1)
+        if incident.status == IncidentStatus.UNKNOWN_KEY and not outcome.duplicate:
+            metrics.add_metric(name="UnknownKeys", unit=MetricUnit.Count, value=1)
+        if outcome.notification_pending:
+            metrics.add_metric(name="NotificationsPending", unit=MetricUnit.Count, value=1)
+        logger.info("leaked key handled", extra=fields)
+
+    def _dead_letter(
+        self, record: SQSRecord, reason: str, receive_count: int, *, rejected: bool = False
+    ) -> None:
+        # If the DLQ itself fails, this raises and the message is retried: never dropped.
+        self.dead_letters.send(record.body or "", reason, record.message_id, receive_count)
+        metrics.add_metric(
+            name="Rejected" if rejected else "DeadLettered", unit=MetricUnit.Count, value=1
+        )
+        logger.error(
+            "message sent to the dead-letter queue",
+            extra={"reason": reason, "rejected": rejected},
+        )
+
+
+def _sent_at(record: SQSRecord) -> datetime | None:
+    sent = record.attributes.sent_timestamp
+    if not sent:
+        return None
+    try:
+        return datetime.fromtimestamp(int(sent) / 1000, UTC)
+    except (TypeError, ValueError):
+        return None
