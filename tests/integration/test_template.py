@@ -1,0 +1,555 @@
+"""template.yaml, samplesconfig.toml and the Slack manifest agree with the code and with AWS.
+
+The template is read as data (leak_responder.template), never by string search, so a test
+sees what CloudFormation would.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+import yaml
+from cfnlint.api import lint_file  # type: ignore[import-untyped]
+from moto.events.models import EventPattern
+
+from leak_responder.adapters.permissions import FUNCTION_PERMISSIONS, permissions_for
+from leak_responder.settings import Settings
+from leak_responder.template import (
+    Resolver,
+    event_rules,
+    flatten_event,
+    load_template,
+    parameter_defaults,
+    pseudo_parameters,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = ROOT / "template.yaml"
+FUNCTIONS = ("ResponderFunction", "ApprovalFunction", "ReminderFunction")
+
+# What SAM attaches on its own (basic execution role, the SQS poller of the event source) or
+# what a policy template would add. None is counted as a grant of ours; anything else in
+# Policies that is not an inline Statement list fails the test.
+SAM_MANAGED_POLICIES = frozenset(
+    {"AWSLambdaBasicExecutionRole", "AWSLambdaSQSQueueExecutionRole", "SQSPollerPolicy"}
+)
+
+# Actions with no resource-level permissions in IAM: they alone may use Resource "*".
+UNSCOPABLE_ACTIONS = frozenset({"sts:GetAccessKeyInfo", "cloudtrail:LookupEvents"})
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template(TEMPLATE_PATH)
+
+
+@pytest.fixture(scope="module")
+def resources(template: dict[str, Any]) -> dict[str, Any]:
+    resources: dict[str, Any] = template["Resources"]
+    return resources
+
+
+@pytest.fixture(scope="module")
+def resolver(template: dict[str, Any]) -> Resolver:
+    return Resolver(template, _refs(template), attributes=_fake_attributes(template))
+
+
+def _refs(template: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    """Parameter defaults, sandbox pseudo parameters, and a stand-in Ref for each resource."""
+    resources = {logical_id: f"ref:{logical_id}" for logical_id in template["Resources"]}
+    return {**resources, **pseudo_parameters(), **parameter_defaults(template), **overrides}
+
+
+def _fake_attributes(template: dict[str, Any]) -> dict[str, str]:
+    return {f"{logical_id}.Arn": f"arn:test:{logical_id}" for logical_id in template["Resources"]}
+
+
+def _matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
+    # moto's matcher, given EventBridge's view of arrays (see flatten_event).
+    matcher = EventPattern.load(json.dumps(pattern))
+    original = EventPattern.__dict__["_flatten_dict"]
+    setattr(EventPattern, "_flatten_dict", staticmethod(flatten_event))  # noqa: B010
+    try:
+        return bool(matcher.matches_event(cast(Any, event)))
+    finally:
+        setattr(EventPattern, "_flatten_dict", original)  # noqa: B010
+
+
+# ------------------------------------------------------------------------- cfn-lint
+
+
+def test_cfn_lint_reports_nothing() -> None:
+    # Given the template, When cfn-lint runs with its default rules (errors and warnings),
+    matches = lint_file(TEMPLATE_PATH)
+    # Then it finds nothing.
+    assert [str(m) for m in matches] == []
+
+
+# ------------------------------------------------------------------------- permissions
+
+
+def _policy_statements(function: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for entry in function["Properties"].get("Policies", []):
+        if isinstance(entry, str):
+            assert entry in SAM_MANAGED_POLICIES, f"unexpected managed policy {entry}"
+            continue
+        if "Statement" not in entry:
+            (name,) = entry
+            assert name in SAM_MANAGED_POLICIES, f"unexpected SAM policy template {name}"
+            continue
+        yield from entry["Statement"]
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else list(action)
+
+
+def _granted(function: dict[str, Any]) -> set[str]:
+    return {
+        action
+        for statement in _policy_statements(function)
+        if statement["Effect"] == "Allow"
+        for action in _actions(statement)
+    }
+
+
+def test_every_function_has_declared_permissions(resources: dict[str, Any]) -> None:
+    functions = {k for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function"}
+    assert functions == set(FUNCTION_PERMISSIONS) == set(FUNCTIONS)
+
+
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_granted_actions_equal_the_adapters_declared_actions(
+    resources: dict[str, Any], logical_id: str
+) -> None:
+    # Given what the function's adapters call, and what its role is granted,
+    declared = set(permissions_for(logical_id))
+    granted = _granted(resources[logical_id])
+    # Then neither has anything the other lacks.
+    missing = sorted(declared - granted)
+    extra = sorted(granted - declared)
+    assert not missing and not extra, (
+        f"{logical_id}: declared by adapters but not granted: {missing}; "
+        f"granted but no adapter declares it: {extra}"
+    )
+
+
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_policies_are_scoped(
+    resources: dict[str, Any], resolver: Resolver, logical_id: str
+) -> None:
+    function = resources[logical_id]
+    assert "Role" not in function["Properties"], "a Role would bypass the checked Policies"
+    for statement in _policy_statements(function):
+        actions = _actions(statement)
+        assert statement["Effect"] == "Allow"
+        assert all("*" not in a for a in actions), f"wildcard action in {statement}"
+        resource = resolver.resolve(statement["Resource"])
+        targets = [resource] if isinstance(resource, str) else resource
+        if "*" in targets:
+            assert set(actions) <= UNSCOPABLE_ACTIONS, f"Resource * for {actions}"
+
+
+def test_iam_actions_are_scoped_to_users_and_roles_of_the_account(
+    resources: dict[str, Any], resolver: Resolver
+) -> None:
+    account = pseudo_parameters()["AWS::AccountId"]
+    for logical_id in FUNCTIONS:
+        for statement in _policy_statements(resources[logical_id]):
+            if not any(a.startswith("iam:") for a in _actions(statement)):
+                continue
+            resource = resolver.resolve(statement["Resource"])
+            assert resource in (
+                f"arn:aws:iam::{account}:user/*",
+                f"arn:aws:iam::{account}:role/*",
+            ), resource
+
+
+def test_secrets_are_written_only_under_the_prefix(
+    resources: dict[str, Any], resolver: Resolver
+) -> None:
+    statements = [
+        s
+        for s in _policy_statements(resources["ResponderFunction"])
+        if "secretsmanager:CreateSecret" in _actions(s)
+    ]
+    (statement,) = statements
+    assert resolver.resolve(statement["Resource"]) == (
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:leak-responder/*"
+    )
+
+
+def test_assume_role_targets_only_the_member_role(template: dict[str, Any]) -> None:
+    # With a member role configured the grant names it in any account; without one it names
+    # a role this stack never creates, so the action set stays the same in both modes.
+    base = {**pseudo_parameters(), **parameter_defaults(template)}
+    with_role = Resolver(template, {**base, "MemberRoleName": "LeakResponderMember"})
+    without = Resolver(template, base)
+    for logical_id in FUNCTIONS:
+        (statement,) = [
+            s
+            for s in _policy_statements(template["Resources"][logical_id])
+            if "sts:AssumeRole" in _actions(s)
+        ]
+        assert with_role.resolve(statement["Resource"]) == (
+            "arn:aws:iam::*:role/LeakResponderMember"
+        )
+        assert without.resolve(statement["Resource"]) == (
+            "arn:aws:iam::123456789012:role/leak-responder-no-member-role"
+        )
+
+
+# ------------------------------------------------------------------------- functions
+
+
+@pytest.mark.parametrize(
+    ("logical_id", "directory"),
+    [
+        ("ResponderFunction", "responder"),
+        ("ApprovalFunction", "approval"),
+        ("ReminderFunction", "reminder"),
+    ],
+)
+def test_handlers_point_at_functions_app(
+    resources: dict[str, Any], logical_id: str, directory: str
+) -> None:
+    props = resources[logical_id]["Properties"]
+    assert props["CodeUri"] == f"functions/{directory}/"
+    assert props["Handler"] == "app.lambda_handler"
+    assert (ROOT / "functions" / directory).is_dir()
+
+
+def test_runtime_is_a_current_python_and_layer_builds_the_package(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    runtime = template["Globals"]["Function"]["Runtime"]
+    assert re.fullmatch(r"python3\.(1[2-9]|[2-9]\d)", runtime)
+    layer = resources["SharedLayer"]
+    assert layer["Properties"]["ContentUri"] == "layers/"
+    assert layer["Metadata"]["BuildMethod"] == runtime
+    assert (ROOT / "layers" / "leak_responder" / "__init__.py").is_file()
+    requirements = (ROOT / "layers" / "requirements.txt").read_text(encoding="utf-8")
+    pinned = {
+        line.split("==")[0].lower().replace("_", "-")
+        for line in requirements.splitlines()
+        if "==" in line and not line.startswith("#")
+    }
+    assert {"aws-lambda-powertools", "slack-sdk"} <= pinned
+
+
+def test_responder_consumes_the_queue_with_partial_batch_failures(
+    resources: dict[str, Any],
+) -> None:
+    (event,) = resources["ResponderFunction"]["Properties"]["Events"].values()
+    assert event["Type"] == "SQS"
+    props = event["Properties"]
+    assert props["Queue"] == {"Fn::GetAtt": ["LeakQueue", "Arn"]}
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["BatchSize"] == 10
+    assert props["MaximumBatchingWindowInSeconds"] == 0
+
+
+def test_approval_function_has_an_unauthenticated_url(resources: dict[str, Any]) -> None:
+    # Slack cannot sign AWS requests: the handler checks Slack's signature instead.
+    props = resources["ApprovalFunction"]["Properties"]
+    assert props["FunctionUrlConfig"]["AuthType"] == "NONE"
+
+
+def test_reminder_runs_on_the_schedule_parameter(resources: dict[str, Any]) -> None:
+    (event,) = resources["ReminderFunction"]["Properties"]["Events"].values()
+    assert event["Type"] == "Schedule"
+    assert event["Properties"]["Schedule"] == {"Ref": "ReminderSchedule"}
+
+
+class _RecordingEnv(dict[str, str]):
+    """An environment that remembers every name Settings.from_env asks for."""
+
+    def __init__(self) -> None:
+        super().__init__(INCIDENTS_TABLE="t")
+        self.asked: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.asked.add(key)
+        return super().get(key, default)
+
+
+def test_environment_matches_what_settings_reads(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    env = _RecordingEnv()
+    Settings.from_env(env)
+    # Set by the Lambda runtime, or only by the sandbox and tests.
+    not_from_template = {"AWS_REGION", "AWS_DEFAULT_REGION", "SLACK_API_URL", "CONSOLE_URL"}
+    wanted = env.asked - not_from_template
+    shared = set(template["Globals"]["Function"]["Environment"]["Variables"])
+    responder = shared | set(
+        resources["ResponderFunction"]["Properties"]["Environment"]["Variables"]
+    )
+    powertools = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
+    assert powertools <= shared
+    assert responder - powertools == wanted, (
+        f"missing: {sorted(wanted - responder)}; unread: {sorted(responder - powertools - wanted)}"
+    )
+
+
+def test_home_account_is_the_stack_account(template: dict[str, Any]) -> None:
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["HOME_ACCOUNT_ID"] == {"Ref": "AWS::AccountId"}
+
+
+# ------------------------------------------------------------------------- queue and table
+
+
+def test_redrive_count_is_the_responders_max_receive_count(
+    resources: dict[str, Any], resolver: Resolver
+) -> None:
+    redrive = resolver.resolve(resources["LeakQueue"]["Properties"]["RedrivePolicy"])
+    env = resources["ResponderFunction"]["Properties"]["Environment"]["Variables"]
+    max_receive = resolver.resolve(env["MAX_RECEIVE_COUNT"])
+    assert 3 <= int(redrive["maxReceiveCount"]) <= 10
+    assert str(redrive["maxReceiveCount"]) == str(max_receive)
+    assert redrive["deadLetterTargetArn"] == "arn:test:LeakDLQ"
+    assert resolver.resolve(env["DLQ_URL"]) == "ref:LeakDLQ"
+
+
+def test_queues_keep_messages_14_days_encrypted(resources: dict[str, Any]) -> None:
+    for name in ("LeakQueue", "LeakDLQ"):
+        props = resources[name]["Properties"]
+        assert props["MessageRetentionPeriod"] == 14 * 24 * 3600
+        assert props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props
+
+
+def test_visibility_timeout_is_six_times_the_responder_timeout(
+    resources: dict[str, Any],
+) -> None:
+    timeout = resources["ResponderFunction"]["Properties"]["Timeout"]
+    assert resources["LeakQueue"]["Properties"]["VisibilityTimeout"] >= 6 * timeout
+
+
+def test_only_this_stacks_rules_and_configured_scanners_may_send(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    rules = sorted(event_rules(template))
+    base = {**pseudo_parameters(), **parameter_defaults(template)}
+    attributes = _fake_attributes(template)
+    scanner = "arn:aws:iam::111111111111:role/ci-leak-scan"
+    for scanners, expected_scanner_statement in (([""], False), ([scanner], True)):
+        resolver = Resolver(template, {**base, "ScannerPrincipalArns": scanners}, attributes)
+        policy = resolver.resolve(resources["LeakQueuePolicy"]["Properties"]["PolicyDocument"])
+        allows = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
+        from_events = [s for s in allows if s["Principal"] == {"Service": "events.amazonaws.com"}]
+        (events_statement,) = from_events
+        source_arns = events_statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+        assert sorted(source_arns) == sorted(f"arn:test:{r}" for r in rules)
+        others = [s for s in allows if s not in from_events]
+        if expected_scanner_statement:
+            (scanners_statement,) = others
+            assert scanners_statement["Principal"] == {"AWS": [scanner]}
+            assert scanners_statement["Action"] == "sqs:SendMessage"
+        else:
+            assert others == []
+
+
+def test_incidents_table_has_the_adapters_keys_and_indexes(resources: dict[str, Any]) -> None:
+    props = resources["IncidentsTable"]["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert props["SSESpecification"]["SSEEnabled"] is True
+    assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    indexes = {
+        index["IndexName"]: (index["KeySchema"], index["Projection"]["ProjectionType"])
+        for index in props["GlobalSecondaryIndexes"]
+    }
+    assert indexes == {
+        "by-incident-id": ([{"AttributeName": "incident_id", "KeyType": "HASH"}], "ALL"),
+        "by-status": ([{"AttributeName": "status", "KeyType": "HASH"}], "ALL"),
+    }
+    types = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
+    assert types == {"pk": "S", "incident_id": "S", "status": "S"}
+
+
+def test_secrets_key_rotates(resources: dict[str, Any]) -> None:
+    assert resources["SecretsKey"]["Properties"]["EnableKeyRotation"] is True
+
+
+def test_slack_secrets_hold_no_usable_value(resources: dict[str, Any]) -> None:
+    token = resources["SlackBotTokenSecret"]["Properties"]
+    assert not token["SecretString"].startswith("xox")
+    signing = resources["SlackSigningSecret"]["Properties"]
+    # Random until the operator stores the real one, so no one can forge a click meanwhile.
+    assert "GenerateSecretString" in signing and "SecretString" not in signing
+
+
+# ------------------------------------------------------------------------- event patterns
+
+
+def test_every_rule_targets_the_leak_queue(template: dict[str, Any]) -> None:
+    rules = event_rules(template)
+    assert len(rules) == 5
+    for rule in rules.values():
+        assert rule["State"] == "ENABLED"
+        assert rule["EventBusName"] == "default"
+        (target,) = rule["Targets"]
+        assert target["Arn"] == {"Fn::GetAtt": ["LeakQueue", "Arn"]}
+
+
+def test_health_rule_lists_all_five_risk_codes(template: dict[str, Any]) -> None:
+    pattern = event_rules(template)["HealthRiskRule"]["EventPattern"]
+    assert pattern["source"] == ["aws.health"]
+    assert sorted(pattern["detail"]["eventTypeCode"]) == sorted(
+        [
+            "AWS_RISK_CREDENTIALS_EXPOSED",
+            "AWS_RISK_CREDENTIALS_EXPOSURE_SUSPECTED",
+            "AWS_RISK_CREDENTIALS_COMPROMISED",
+            "AWS_RISK_CREDENTIALS_COMPROMISE_SUSPECTED",
+            "AWS_RISK_IAM_QUARANTINE",
+        ]
+    )
+
+
+def _attach(policy_arn: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "source": "aws.iam",
+        "detail-type": "AWS API Call via CloudTrail",
+        "region": "us-east-1",
+        "detail": {
+            "eventSource": "iam.amazonaws.com",
+            "eventName": "AttachUserPolicy",
+            "requestParameters": {"userName": "alice", "policyArn": policy_arn},
+            **extra,
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("policy_arn", "matches"),
+    [
+        ("arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantine", True),
+        ("arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV2", True),
+        ("arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV3", True),
+        ("arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV4", True),
+        ("arn:aws:iam::aws:policy/AdministratorAccess", False),
+        ("arn:aws:iam::aws:policy/AWSDenyAll", False),
+        # A customer policy that borrows the name is not AWS's quarantine.
+        ("arn:aws:iam::123456789012:policy/AWSCompromisedKeyQuarantineV2", False),
+        ("arn:aws:iam::aws:policy/service-role/AWSCompromisedKeyQuarantineV2", False),
+    ],
+)
+def test_quarantine_rule_matches_every_version_and_nothing_else(
+    template: dict[str, Any], policy_arn: str, matches: bool
+) -> None:
+    pattern = event_rules(template)["QuarantinePolicyAttachedRule"]["EventPattern"]
+    assert _matches(pattern, _attach(policy_arn)) is matches
+
+
+def test_quarantine_rule_follows_the_partition(template: dict[str, Any]) -> None:
+    refs = {**pseudo_parameters(partition="aws-cn"), **parameter_defaults(template)}
+    pattern = event_rules(template, refs)["QuarantinePolicyAttachedRule"]["EventPattern"]
+    assert _matches(pattern, _attach("arn:aws-cn:iam::aws:policy/AWSCompromisedKeyQuarantineV3"))
+    assert not _matches(pattern, _attach("arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV3"))
+
+
+def test_quarantine_rule_ignores_failed_attach_calls(template: dict[str, Any]) -> None:
+    pattern = event_rules(template)["QuarantinePolicyAttachedRule"]["EventPattern"]
+    failed = _attach(
+        "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV3", errorCode="AccessDenied"
+    )
+    assert not _matches(pattern, failed)
+
+
+@pytest.mark.parametrize(
+    ("severity", "matches"), [(3.9, False), (4, True), (4.0, True), (8.5, True)]
+)
+def test_guardduty_threshold_is_numeric(
+    template: dict[str, Any], severity: float, matches: bool
+) -> None:
+    pattern = event_rules(template)["GuardDutyAccessKeyRule"]["EventPattern"]
+    event = {
+        "source": "aws.guardduty",
+        "detail-type": "GuardDuty Finding",
+        "detail": {"severity": severity, "resource": {"resourceType": "AccessKey"}},
+    }
+    assert _matches(pattern, event) is matches
+
+
+def test_guardduty_threshold_comes_from_the_parameter(template: dict[str, Any]) -> None:
+    refs = {
+        **pseudo_parameters(),
+        **parameter_defaults(template),
+        "GuardDutySeverityThreshold": "7",
+    }
+    pattern = event_rules(template, refs)["GuardDutyAccessKeyRule"]["EventPattern"]
+    # A JSON number, not the string Ref would give: numeric matching needs a number.
+    assert pattern["detail"]["severity"] == [{"numeric": [">=", 7]}]
+
+
+# ------------------------------------------------------------------------- samplesconfig
+
+
+def _overrides(value: str | list[str]) -> dict[str, str]:
+    text = value if isinstance(value, str) else " ".join(value)
+    pairs = (item.partition("=") for item in shlex.split(text))
+    return {key: val for key, _, val in pairs}
+
+
+def _samplesconfig() -> dict[str, Any]:
+    with (ROOT / "samplesconfig.toml").open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def test_samplesconfig_has_default_dev_and_prod_in_us_east_1() -> None:
+    config = _samplesconfig()
+    assert config["version"] == 0.1
+    for env in ("default", "dev", "prod"):
+        deploy = config[env]["deploy"]["parameters"]
+        assert deploy["region"] == "us-east-1"
+        assert "CAPABILITY_IAM" in deploy["capabilities"]
+        assert deploy["resolve_s3"] is True
+        assert isinstance(deploy["confirm_changeset"], bool)
+        assert deploy["stack_name"]
+
+
+@pytest.mark.parametrize("env", ["default", "dev", "prod"])
+def test_samplesconfig_overrides_name_exactly_the_template_parameters(
+    template: dict[str, Any], env: str
+) -> None:
+    overrides = _overrides(_samplesconfig()[env]["deploy"]["parameters"]["parameter_overrides"])
+    parameters = template["Parameters"]
+    assert set(overrides) == set(parameters), (
+        f"missing: {sorted(set(parameters) - set(overrides))}; "
+        f"unknown: {sorted(set(overrides) - set(parameters))}"
+    )
+    # And each value is one CloudFormation would accept.
+    for name, value in overrides.items():
+        spec = parameters[name]
+        if "AllowedValues" in spec:
+            assert value in spec["AllowedValues"], (name, value)
+        if "AllowedPattern" in spec:
+            assert re.fullmatch(spec["AllowedPattern"], value), (name, value)
+        if spec["Type"] == "Number":
+            number = float(value)
+            assert spec.get("MinValue", number) <= number <= spec.get("MaxValue", number)
+
+
+# ------------------------------------------------------------------------- Slack manifest
+
+
+def test_slack_manifest_asks_for_exactly_the_scopes_used() -> None:
+    manifest = yaml.safe_load((ROOT / "slack-app-manifest.yaml").read_text(encoding="utf-8"))
+    # chat.postMessage and chat.update; conversations.open; users.lookupByEmail.
+    assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == sorted(
+        ["chat:write", "im:write", "users:read", "users:read.email"]
+    )
+    interactivity = manifest["settings"]["interactivity"]
+    assert interactivity["is_enabled"] is True
+    assert interactivity["request_url"].startswith("https://")
+    assert "bot_user" in manifest["features"]
