@@ -7,10 +7,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
-    PartialItemFailureResponse,
     EventType,
     process_partial_response,
 )
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from leak_responder.observability import logger, metrics
@@ -18,7 +18,9 @@ from leak_responder.responder import Responder
 from leak_responder.settings import Settings
 from leak_responder.wiring import build_responder
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose every record failed is still a partial response, so the records are retried
+# one by one rather than the whole invocation erroring.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 @functools.lru_cache(maxsize=1)

@@ -5,8 +5,8 @@ Failure policy, so that nothing is lost and nothing loops:
   straight to the DLQ with a ``reason`` attribute and is acknowledged;
 - anything else that fails is retried through ``batchItemFailures``; on the queue's last
   receive it goes to the DLQ with the reason instead of being redriven without one;
-- a notice that could not be delivered is retried with the message until the last receive,
-  after which it stays pending for the reminder (the key is already Inactive either way).
+- a notice that failed (Slack down, rate limited) is retried with the message until the last
+  receive, after which it stays pending for the reminder (the key is Inactive either way).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class Responder:
                     logger.append_keys(key_id=key.key_id, source=key.source.value)
                     outcome = contain(key, self.deps, received_at=received_at)
                     self._record_outcome(outcome, received_at)
-                    pending = pending or outcome.notification_pending
+                    pending = pending or outcome.notification_failed
             if pending and not last_try:
                 raise NotificationPendingError("key contained; notice pending, will retry")
         except Exception as exc:

@@ -99,6 +99,9 @@ class Outcome:
     newly_contained: bool  # this delivery made the key Inactive (or revoked its sessions) first
     duplicate: bool  # the incident already existed
     contained_at: datetime | None  # when the key became Inactive, if it did in this delivery
+    # The notifier raised NotificationError in this delivery (Slack down, rate limited): worth
+    # retrying soon. A notice pending because no channel is configured is not.
+    notification_failed: bool = False
 
     @property
     def notification_pending(self) -> bool:
@@ -134,6 +137,7 @@ class _Run:
         self.deps = deps
         self.received_at = received_at
         self.contained_at: datetime | None = None
+        self.notification_failed = False
 
     # -- entry --------------------------------------------------------------------------------
     def run(self) -> Outcome:
@@ -205,12 +209,12 @@ class _Run:
             # judged: undo the reflex deactivation. New evidence reopens instead (see _merge).
             admin.activate(user_name, self.key.key_id)
             self._observe("known false positive: reactivated again", user_name=user_name)
-            return Outcome(incident, False, duplicate, None)
+            return self._outcome(incident, False, duplicate, None)
         incident = self._revoke(incident, admin, admin.principal("user", user_name))
         incident = self._replace(incident, admin)
         incident = self._tag(incident, admin)
         incident = self._notify(incident)
-        return Outcome(incident, first, duplicate, self.contained_at)
+        return self._outcome(incident, first, duplicate, self.contained_at)
 
     # -- temporary (ASIA) keys ----------------------------------------------------------------
     def _contain_session_key(self, account_id: str, admin: KeyAdmin) -> Outcome:
@@ -245,7 +249,7 @@ class _Run:
             status=IncidentStatus.REVOKED,
         )
         incident = self._notify(incident)
-        return Outcome(incident, first, duplicate, self.contained_at)
+        return self._outcome(incident, first, duplicate, self.contained_at)
 
     # -- steps ----------------------------------------------------------------------------------
     def _revoke(self, incident: Incident, admin: KeyAdmin, principal: PrincipalRef) -> Incident:
@@ -355,6 +359,7 @@ class _Run:
             receipt = self.deps.notifier.notify(incident)
         except NotificationError as exc:
             self._observe("notification failed", error=type(exc).__name__)
+            self.notification_failed = True
             receipt = None
         if receipt is None:
             self._observe("notification pending")
@@ -394,7 +399,7 @@ class _Run:
             alert_reason=reason,
             dry_run=self.deps.policy.dry_run,
         )
-        return Outcome(self._notify(incident), False, duplicate, None)
+        return self._outcome(self._notify(incident), False, duplicate, None)
 
     def _unknown_key(self, account_id: str, why: str) -> Outcome:
         self._observe("unknown key", reason=why)
@@ -406,7 +411,12 @@ class _Run:
             status=IncidentStatus.UNKNOWN_KEY,
             alert_reason=f"key not found in account {account_id} ({why})",
         )
-        return Outcome(self._notify(incident), False, duplicate, None)
+        return self._outcome(self._notify(incident), False, duplicate, None)
+
+    def _outcome(
+        self, incident: Incident, first: bool, duplicate: bool, contained_at: datetime | None
+    ) -> Outcome:
+        return Outcome(incident, first, duplicate, contained_at, self.notification_failed)
 
     # -- the incident record ----------------------------------------------------------------------
     def _record(
