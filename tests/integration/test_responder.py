@@ -7,6 +7,7 @@ from typing import Any
 
 import boto3
 import pytest
+from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from leak_responder.adapters.aws.iam import REVOKE_POLICY_NAME
@@ -15,11 +16,6 @@ from leak_responder.wiring import ClientFactory, build_responder
 from tests.handlers import load_handler
 from tests.helpers import load_event
 from tests.integration.conftest import HOME, REGION, LambdaContext, Stack, sqs_event
-
-SAMPLE_KEY_IN = {
-    "health_credentials_exposed": None,
-}
-
 
 @pytest.fixture
 def handler() -> Any:
@@ -60,8 +56,6 @@ def incident(stack: Stack, key_id: str, account: str = HOME) -> dict[str, Any]:
         TableName=stack.table, Key={"pk": {"S": f"{account}#{key_id}"}}, ConsistentRead=True
     )
     assert "Item" in item, f"no incident for {key_id}"
-    from boto3.dynamodb.types import TypeDeserializer
-
     return {k: TypeDeserializer().deserialize(v) for k, v in item["Item"].items()}
 
 
