@@ -17,6 +17,7 @@ from tests.handlers import load_handler
 from tests.helpers import load_event
 from tests.integration.conftest import HOME, REGION, LambdaContext, Stack, sqs_event
 
+
 @pytest.fixture
 def handler() -> Any:
     module = load_handler("responder")
