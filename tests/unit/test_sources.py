@@ -502,9 +502,8 @@ def test_records_are_immutable() -> None:
 def test_observed_at_falls_back_to_received_at_then_now() -> None:
     # Given a Health event and a scanner message with none of their own timestamps
     event = load_event("health_2016_entity_only")
-    for field_name in ("time",):
-        event.pop(field_name)
-    event["detail"].pop("startTime")
+    del event["time"]
+    del event["detail"]["startTime"]
     message = load_event("scanner_v1")
     message["detected_at"] = "not a time"
 
