@@ -45,7 +45,7 @@ def parse_iso(value: str) -> datetime:
 
 
 def validate_key_id(key_id: object) -> str:
-    if not isinstance(key_id, str) or not KEY_ID_PATTERN.match(key_id):
+    if not isinstance(key_id, str) or not KEY_ID_PATTERN.fullmatch(key_id):
         shown = key_id[:24] if isinstance(key_id, str) else type(key_id).__name__
         raise InvalidKeyIdError(f"invalid access key id: {shown!r}")
     return key_id
@@ -98,7 +98,7 @@ class LeakedKey:
 
     def __post_init__(self) -> None:
         validate_key_id(self.key_id)
-        if self.account_id is not None and not ACCOUNT_ID_PATTERN.match(self.account_id):
+        if self.account_id is not None and not ACCOUNT_ID_PATTERN.fullmatch(self.account_id):
             raise RejectedMessageError(f"invalid account id: {self.account_id[:20]!r}")
 
     @property
@@ -129,7 +129,7 @@ class QuarantinedUser:
     evidence: Evidence = field(default_factory=Evidence)
 
     def __post_init__(self) -> None:
-        if self.account_id is not None and not ACCOUNT_ID_PATTERN.match(self.account_id):
+        if self.account_id is not None and not ACCOUNT_ID_PATTERN.fullmatch(self.account_id):
             raise RejectedMessageError(f"invalid account id: {self.account_id[:20]!r}")
 
     def leaked_key(self, key_id: str) -> LeakedKey:
