@@ -1,0 +1,399 @@
+"""The approval workflow: a verified click becomes a deletion (or a reactivation), or a refusal.
+
+Only the incident id is taken from the button; everything else is re-read from the incident
+record and from IAM. Before the old key is deleted we re-check that it is still Inactive and
+has not been used since it was deactivated, and we say whether the replacement is in use yet.
+Clicks are idempotent: a second click after the deletion changes nothing and says so.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from leak_responder.domain.model import Incident, IncidentStatus, Step, iso, parse_iso
+from leak_responder.domain.ports import Accounts, Clock, IncidentStore, KeyAdmin
+from leak_responder.errors import (
+    AccessDeniedError,
+    ApprovalError,
+    ConflictError,
+    IncidentNotFoundError,
+    KeyNotFoundError,
+    TransientError,
+)
+
+# Incident ids are opaque and random; anything else in a button value is not ours.
+INCIDENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
+
+# A delete in flight (claimed but not finished) blocks other clicks for this long; after it, a
+# crashed attempt no longer blocks a retry.
+CLAIM_TTL = timedelta(seconds=60)
+
+_SAVE_ATTEMPTS = 4
+
+
+class UnauthorisedClickError(ApprovalError):
+    """The clicker may not do this (stranger, wrong workspace, non-approver reactivating)."""
+
+
+class UnknownIncidentError(ApprovalError):
+    """The button's incident id names no incident (forged, or from another deployment)."""
+
+
+class ApprovalRefusedError(ApprovalError):
+    """The state of the key forbids the action: it is Active again, or was used after
+    deactivation, or the incident is not waiting for this action."""
+
+
+class ApprovalUnavailableError(ApprovalError):
+    """AWS is throttling or unreachable, or another click is mid-flight: try again shortly."""
+
+
+class Action(StrEnum):
+    DELETE = "delete_old_key"
+    REACTIVATE = "reactivate_key"
+
+
+@dataclass(frozen=True)
+class Click:
+    """What a verified Slack payload says: who clicked which button, in which workspace."""
+
+    action: Action
+    incident_id: str
+    user_id: str
+    team_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ApprovalPolicy:
+    approvers: frozenset[str] = field(default_factory=frozenset)
+    team_id: str | None = None  # when set, clicks from any other workspace are refused
+
+
+def _ignore(event: str, **fields: Any) -> None:
+    return None
+
+
+Observer = Callable[..., None]
+
+
+@dataclass(frozen=True)
+class ApprovalDeps:
+    incidents: IncidentStore
+    accounts: Accounts
+    clock: Clock
+    policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
+    observe: Observer = _ignore
+
+
+@dataclass(frozen=True)
+class ApprovalResult:
+    incident: Incident
+    changed: bool  # False for a repeated click: nothing was done this time
+    message: str  # safe to show to the clicker and in the channel
+    replacement_used: bool | None = None  # None: no replacement, or it could not be checked
+
+
+def handle_click(click: Click, deps: ApprovalDeps) -> ApprovalResult:
+    """Carry out one click, or raise an ApprovalError whose ``reason`` is safe to show."""
+    if not INCIDENT_ID_PATTERN.match(click.incident_id):
+        raise UnknownIncidentError("this button does not belong to a known incident")
+    if deps.policy.team_id and click.team_id != deps.policy.team_id:
+        deps.observe("click from another workspace refused", team_id=click.team_id)
+        raise UnauthorisedClickError("this workspace may not act on leak-responder incidents")
+    try:
+        incident = deps.incidents.get_by_id(click.incident_id)
+    except IncidentNotFoundError as exc:
+        raise UnknownIncidentError("this button does not belong to a known incident") from exc
+    except TransientError as exc:
+        raise ApprovalUnavailableError("the incident store is busy; please try again") from exc
+    _authorise(click, incident, deps.policy)
+    if click.action == Action.DELETE:
+        return _Delete(click, incident, deps).run()
+    return _reactivate(click, incident, deps)
+
+
+def _authorise(click: Click, incident: Incident, policy: ApprovalPolicy) -> None:
+    is_approver = click.user_id in policy.approvers
+    if click.action == Action.REACTIVATE:
+        if not is_approver:
+            raise UnauthorisedClickError("only security approvers may reactivate a key")
+        return
+    if not is_approver and click.user_id != incident.owner_slack_id:
+        raise UnauthorisedClickError("only the key's owner or a security approver may delete it")
+
+
+def _audit(at: datetime, by: str, action: str, detail: str = "") -> dict[str, str]:
+    entry = {"at": iso(at), "by": by, "action": action}
+    if detail:
+        entry["detail"] = detail
+    return entry
+
+
+def _save(
+    deps: ApprovalDeps, incident: Incident, change: Callable[[Incident], Incident | None]
+) -> Incident:
+    """Apply ``change`` and save, re-reading and re-applying on a lost race.
+
+    ``change`` returns None when, on a fresh read, there is nothing left to do.
+    """
+    current = incident
+    for _ in range(_SAVE_ATTEMPTS):
+        updated = change(current)
+        if updated is None:
+            return current
+        try:
+            return deps.incidents.save(updated)
+        except ConflictError:
+            current = deps.incidents.get_by_id(incident.incident_id)
+    raise ApprovalUnavailableError("the incident is busy; please try again")
+
+
+def _admin(deps: ApprovalDeps, incident: Incident) -> KeyAdmin:
+    try:
+        return deps.accounts.key_admin(incident.account_id)
+    except AccessDeniedError as exc:
+        raise ApprovalRefusedError(
+            f"leak-responder cannot reach account {incident.account_id}"
+        ) from exc
+    except TransientError as exc:
+        raise ApprovalUnavailableError("AWS is busy; please try again") from exc
+
+
+def _deactivated_at(incident: Incident) -> datetime | None:
+    value = incident.deactivated_at or incident.steps.get(Step.DEACTIVATED.value)
+    return parse_iso(value) if value else None
+
+
+def _already_closed(incident: Incident) -> ApprovalResult | None:
+    by = incident.closed_by or "someone"
+    when = incident.closed_at or "earlier"
+    if incident.status == IncidentStatus.DELETED:
+        return ApprovalResult(
+            incident, False, f"Nothing to do: the old key was already deleted ({by}, {when})."
+        )
+    if incident.status == IncidentStatus.REACTIVATED:
+        return ApprovalResult(
+            incident, False, f"Nothing to do: the key was already reactivated ({by}, {when})."
+        )
+    return None
+
+
+class _Delete:
+    def __init__(self, click: Click, incident: Incident, deps: ApprovalDeps) -> None:
+        self.click = click
+        self.incident = incident
+        self.deps = deps
+        self.now = deps.clock.now()
+
+    def run(self) -> ApprovalResult:
+        incident = self.incident
+        done = _already_closed(incident)
+        if done is not None and incident.status == IncidentStatus.DELETED:
+            return done
+        if incident.status != IncidentStatus.CONTAINED or not incident.user_name:
+            raise ApprovalRefusedError(
+                f"this incident has no old key awaiting deletion (status {incident.status})"
+            )
+        if incident.dry_run:
+            raise ApprovalRefusedError("dry run: leak-responder deletes nothing")
+        claimed = self._claim(incident)
+        if isinstance(claimed, ApprovalResult):
+            return claimed
+        incident = claimed
+        try:
+            return self._delete(incident)
+        except ApprovalRefusedError as exc:
+            self._release(incident, exc.reason)
+            raise
+        except ApprovalError:
+            self._release(incident, "not completed")
+            raise
+
+    def _claim(self, incident: Incident) -> Incident | ApprovalResult:
+        """Record the attempt first, so a concurrent second click finds it and stands down."""
+        in_flight = False
+
+        def claim(current: Incident) -> Incident | None:
+            nonlocal in_flight
+            if current.status != IncidentStatus.CONTAINED:
+                return None
+            if _claim_active(current, self.now):
+                in_flight = True
+                return None
+            entry = _audit(self.now, self.click.user_id, "delete_started")
+            return replace(current, audit=(*current.audit, entry))
+
+        claimed = _save(self.deps, incident, claim)
+        if claimed.status == IncidentStatus.DELETED:
+            done = _already_closed(claimed)
+            assert done is not None
+            return done
+        if in_flight:
+            raise ApprovalUnavailableError("another click on this incident is being processed")
+        if claimed.status != IncidentStatus.CONTAINED:
+            raise ApprovalRefusedError(
+                f"this incident has no old key awaiting deletion (status {claimed.status})"
+            )
+        return claimed
+
+    def _release(self, incident: Incident, reason: str) -> None:
+        def release(current: Incident) -> Incident | None:
+            entry = _audit(self.now, self.click.user_id, "delete_refused", reason)
+            return replace(current, audit=(*current.audit, entry))
+
+        try:
+            _save(self.deps, incident, release)
+        except (ApprovalError, ConflictError, TransientError):
+            # The claim expires on its own after CLAIM_TTL.
+            self.deps.observe("could not release delete claim", incident_id=incident.incident_id)
+
+    def _delete(self, incident: Incident) -> ApprovalResult:
+        assert incident.user_name is not None
+        admin = _admin(self.deps, incident)
+        try:
+            keys = {k.key_id: k for k in admin.list_keys(incident.user_name)}
+            old = keys.get(incident.key_id)
+            if old is None:
+                return self._close(
+                    incident,
+                    None,
+                    "The old key no longer exists (deleted outside "
+                    "leak-responder). Incident closed.",
+                    "already_absent",
+                )
+            if old.status != "Inactive":
+                self.deps.observe("old key active again", incident_id=incident.incident_id)
+                raise ApprovalRefusedError(
+                    "the old key is Active again (re-activated after containment); nothing was "
+                    "deleted. Investigate before deleting it."
+                )
+            deactivated = _deactivated_at(incident)
+            if deactivated is None:
+                raise ApprovalRefusedError(
+                    "the incident does not record when the key was "
+                    "deactivated; delete it by hand after checking"
+                )
+            last_used = admin.owner_of(incident.key_id).last_used_at
+            if last_used is not None and last_used > deactivated:
+                self.deps.observe(
+                    "old key used after deactivation", incident_id=incident.incident_id
+                )
+                raise ApprovalRefusedError(
+                    f"the old key was used at {iso(last_used)}, after it was deactivated; "
+                    "nothing was deleted. Investigate before deleting it."
+                )
+            replacement_used = self._replacement_used(admin, incident)
+            try:
+                admin.delete_key(incident.user_name, incident.key_id)
+            except KeyNotFoundError:
+                self.deps.observe(
+                    "old key vanished before delete", incident_id=incident.incident_id
+                )
+        except KeyNotFoundError as exc:
+            raise ApprovalRefusedError(f"IAM user {incident.user_name} no longer exists") from exc
+        except AccessDeniedError as exc:
+            raise ApprovalRefusedError("leak-responder is not allowed to delete this key") from exc
+        except TransientError as exc:
+            raise ApprovalUnavailableError("AWS is busy; please try again") from exc
+        return self._close(
+            incident, replacement_used, _deleted_text(incident, replacement_used), "deleted"
+        )
+
+    def _replacement_used(self, admin: KeyAdmin, incident: Incident) -> bool | None:
+        if not incident.new_key_id:
+            return None
+        try:
+            return admin.owner_of(incident.new_key_id).last_used_at is not None
+        except KeyNotFoundError:
+            return None
+
+    def _close(
+        self, incident: Incident, replacement_used: bool | None, text: str, detail: str
+    ) -> ApprovalResult:
+        def close(current: Incident) -> Incident | None:
+            if current.status == IncidentStatus.DELETED:
+                return None
+            entry = _audit(self.now, self.click.user_id, "delete_old_key", detail)
+            return replace(
+                current,
+                status=IncidentStatus.DELETED,
+                closed_by=self.click.user_id,
+                closed_at=iso(self.now),
+                audit=(*current.audit, entry),
+            )
+
+        saved = _save(self.deps, incident, close)
+        self.deps.observe("old key deleted", incident_id=incident.incident_id, detail=detail)
+        return ApprovalResult(saved, True, text, replacement_used)
+
+
+def _claim_active(incident: Incident, now: datetime) -> bool:
+    for entry in reversed(incident.audit):
+        action = entry.get("action")
+        if action == "delete_started":
+            try:
+                return now - parse_iso(entry.get("at", "")) < CLAIM_TTL
+            except ValueError:
+                return False
+        if action in ("delete_refused", "delete_old_key"):
+            return False
+    return False
+
+
+def _deleted_text(incident: Incident, replacement_used: bool | None) -> str:
+    text = f"The old key {incident.key_id} was deleted."
+    if incident.new_key_id is None:
+        return text + " No replacement exists: create a new key when you need one."
+    if replacement_used:
+        return text + f" The replacement {incident.new_key_id} is already in use."
+    if replacement_used is False:
+        return (
+            text + f" The replacement {incident.new_key_id} has not been used yet: "
+            "switch to it from Secrets Manager."
+        )
+    return text + f" The replacement {incident.new_key_id} could not be checked."
+
+
+def _reactivate(click: Click, incident: Incident, deps: ApprovalDeps) -> ApprovalResult:
+    if incident.status == IncidentStatus.REACTIVATED:
+        done = _already_closed(incident)
+        assert done is not None
+        return done
+    if incident.status != IncidentStatus.CONTAINED or not incident.user_name:
+        raise ApprovalRefusedError(
+            f"only a contained key can be reactivated (status {incident.status})"
+        )
+    now = deps.clock.now()
+    admin = _admin(deps, incident)
+    try:
+        admin.activate(incident.user_name, incident.key_id)
+    except KeyNotFoundError as exc:
+        raise ApprovalRefusedError("the old key no longer exists; nothing to reactivate") from exc
+    except AccessDeniedError as exc:
+        raise ApprovalRefusedError("leak-responder is not allowed to reactivate this key") from exc
+    except TransientError as exc:
+        raise ApprovalUnavailableError("AWS is busy; please try again") from exc
+
+    def close(current: Incident) -> Incident | None:
+        if current.status == IncidentStatus.REACTIVATED:
+            return None
+        entry = _audit(now, click.user_id, "reactivate_key", "false positive")
+        return replace(
+            current,
+            status=IncidentStatus.REACTIVATED,
+            closed_by=click.user_id,
+            closed_at=iso(now),
+            audit=(*current.audit, entry),
+        )
+
+    saved = _save(deps, incident, close)
+    deps.observe("key reactivated", incident_id=incident.incident_id, by=click.user_id)
+    text = f"The key {incident.key_id} is Active again (false positive)."
+    if incident.new_key_id:
+        text += f" The replacement {incident.new_key_id} still exists: delete whichever is unused."
+    return ApprovalResult(saved, True, text, None)
