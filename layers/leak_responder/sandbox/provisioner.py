@@ -167,12 +167,14 @@ def _as_parameters(template: Mapping[str, Any], given: Mapping[str, Any]) -> dic
 
 def _client_cache(source: boto3.session.Session | ClientFactory) -> ClientFactory:
     cache: dict[str, Any] = {}
+    build: ClientFactory
     if isinstance(source, boto3.session.Session):
         session = source
 
-        def build(service: str) -> Any:
+        def build_from_session(service: str) -> Any:
             return session.client(service)  # type: ignore[call-overload]
 
+        build = build_from_session
     else:
         build = source
 
@@ -666,6 +668,8 @@ _FUNCTION_PROPERTIES = (
     "Policies",
     "Tags",
     "ReservedConcurrentExecutions",
+    # The sandbox's handlers log to its stderr; Powertools already writes JSON lines.
+    "LoggingConfig",
 )
 
 

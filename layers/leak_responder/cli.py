@@ -1,0 +1,220 @@
+"""``leak-responder``: the sandbox, the demo, and containment of one key from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import getpass
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+from leak_responder.errors import ConfigurationError, LeakResponderError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="leak-responder",
+        description="Contain leaked AWS access keys. See README.md.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sandbox = sub.add_parser(
+        "sandbox",
+        help="run the whole system on loopback (moto, Slack stand-in, approval URL, worker)",
+        description="Start the sandbox; write the ready file when everything accepts requests; "
+        "run until SIGTERM or SIGINT.",
+    )
+    sandbox.add_argument("--ready-file", required=True, type=Path, metavar="PATH")
+    sandbox.add_argument(
+        "--template", type=Path, default=None, help="template.yaml (default: the checkout's)"
+    )
+    sandbox.add_argument(
+        "--retry-delay",
+        type=int,
+        default=1,
+        metavar="SECONDS",
+        help="how soon a failed record is visible again (default 1)",
+    )
+    sandbox.add_argument("--verbose", action="store_true", help="log the handlers at INFO")
+
+    demo = sub.add_parser("demo", help="the end-to-end story on the sandbox (make demo)")
+    demo.add_argument("--no-color", action="store_true")
+
+    contain = sub.add_parser(
+        "contain",
+        help="contain one key now, against the AWS the standard credential chain points at",
+        description="Runs the responder's containment for KEY_ID and prints each step as it "
+        "happens. Needs INCIDENTS_TABLE (or --incidents-table); reads the rest of the settings "
+        "from the environment, as the Lambda does. AWS_ENDPOINT_URL points it at the sandbox.",
+    )
+    contain.add_argument("key_id", metavar="KEY_ID")
+    contain.add_argument(
+        "--dry-run", action="store_true", help="record and alert, change nothing in IAM"
+    )
+    contain.add_argument("--user", metavar="NAME", help="the IAM user that owns the key, if known")
+    contain.add_argument("--account", metavar="ID", help="the owning account, if known")
+    contain.add_argument("--incidents-table", metavar="NAME", help="overrides INCIDENTS_TABLE")
+    contain.add_argument("--region", help="overrides AWS_REGION / AWS_DEFAULT_REGION")
+    contain.add_argument(
+        "--json", action="store_true", help="print the incident as JSON at the end"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "sandbox":
+            return _sandbox(args)
+        if args.command == "demo":
+            from leak_responder.demo import run_demo
+
+            return run_demo(color=not args.no_color and sys.stdout.isatty())
+        return _contain(args, sys.stdout)
+    except ConfigurationError as exc:
+        print(f"leak-responder: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except LeakResponderError as exc:
+        print(f"leak-responder: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+# ------------------------------------------------------------------------------- sandbox
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from leak_responder.sandbox.orchestrator import Sandbox, default_template_path
+
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
+    )
+    logging.getLogger("leak_responder.sandbox").setLevel(logging.INFO)
+    if not args.verbose:
+        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    sandbox = Sandbox(template_path=args.template or default_template_path())
+    sandbox.retry_delay = args.retry_delay
+    sandbox.start(args.ready_file)
+    doc = {k: v for k, v in sandbox.ready_document().items() if k != "signing_secret"}
+    print(
+        f"leak-responder sandbox ready ({args.ready_file}):\n{json.dumps(doc, indent=2)}",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sandbox.stop()
+        print("leak-responder sandbox stopped", file=sys.stderr, flush=True)
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------- contain
+
+
+class StepPrinter:
+    """The containment's observer: one line per step, as it happens."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.started = time.monotonic()
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def __call__(self, event: str, fields: dict[str, Any]) -> None:
+        self.events.append((event, dict(fields)))
+        elapsed_ms = (time.monotonic() - self.started) * 1000
+        now = datetime.now(UTC).strftime("%H:%M:%S.%f")[:-3]
+        detail = "  ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+        print(f"  {now}  +{elapsed_ms:7.1f} ms  {event:<28} {detail}".rstrip(), file=self.out)
+        self.out.flush()
+
+
+def _contain(args: argparse.Namespace, out: TextIO) -> int:
+    from leak_responder.domain.containment import contain
+    from leak_responder.domain.model import (
+        Evidence,
+        LeakedKey,
+        PrincipalType,
+        Source,
+        validate_key_id,
+    )
+    from leak_responder.settings import Settings
+    from leak_responder.wiring import ClientFactory, build_accounts, build_containment
+
+    env = dict(os.environ)
+    if args.incidents_table:
+        env["INCIDENTS_TABLE"] = args.incidents_table
+    if args.region:
+        env["AWS_REGION"] = args.region
+    if not env.get("INCIDENTS_TABLE"):
+        raise ConfigurationError(
+            "INCIDENTS_TABLE is not set: pass --incidents-table NAME or export INCIDENTS_TABLE "
+            "(the stack output IncidentsTableName; in the sandbox, 'incidents_table' of the "
+            "ready file)"
+        )
+    settings = Settings.from_env(env)
+    if args.dry_run:
+        settings = dataclasses.replace(settings, dry_run=True)
+    key_id = validate_key_id(args.key_id.strip())
+    now = datetime.now(UTC)
+    key = LeakedKey(
+        key_id=key_id,
+        source=Source.MANUAL,
+        observed_at=now,
+        account_id=args.account,
+        user_name=args.user,
+        principal_type=PrincipalType.IAM_USER if args.user else PrincipalType.UNKNOWN,
+        evidence=Evidence(detail=f"leak-responder contain, run by {_operator()}"),
+    )
+    endpoint = env.get("AWS_ENDPOINT_URL")
+    print(
+        f"containing {key_id} (table {settings.incidents_table}, region {settings.region}"
+        f"{', endpoint ' + endpoint if endpoint else ''}{', DRY RUN' if settings.dry_run else ''})",
+        file=out,
+    )
+    printer = StepPrinter(out)
+    accounts = build_accounts(settings, ClientFactory(region=settings.region))
+    deps = build_containment(settings, accounts, observe=printer)
+    outcome = contain(key, deps, received_at=now)
+    incident = outcome.incident
+    print(
+        f"done: status={incident.status.value}  incident={incident.incident_id}  "
+        f"user={incident.user_name or '-'}  new key={incident.new_key_id or '-'}  "
+        f"secret={incident.secret_name or '-'}  duplicate={outcome.duplicate}",
+        file=out,
+    )
+    if incident.alert_reason:
+        print(f"alert: {incident.alert_reason}", file=out)
+    if args.json:
+        print(json.dumps(dataclasses.asdict(incident), default=str, indent=2), file=out)
+    return EXIT_OK
+
+
+def _operator() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
