@@ -10,20 +10,21 @@ detect-secrets loads this file by path, so it must not rely on being imported as
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Generator
 
 from detect_secrets.constants import VerifiedResult
-from detect_secrets.plugins.base import BasePlugin
+from detect_secrets.plugins.base import RegexBasedDetector
 
 try:
-    from leak_scan.detector import AwsKeyDetector
+    from leak_scan.detector import CANDIDATES, AwsKeyDetector
 except ImportError:  # loaded by path from an environment where leak_scan is not installed
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from leak_scan.detector import AwsKeyDetector
+    from leak_scan.detector import CANDIDATES, AwsKeyDetector
 
 
-class LeakScanAWSKeyDetector(BasePlugin):
+class LeakScanAWSKeyDetector(RegexBasedDetector):
     """AWS access key IDs on token boundaries, also inside base64 and URL-encoding.
 
     Unlike detect-secrets' ``AWSKeyDetector`` it skips AWS's documented ``...EXAMPLE`` keys,
@@ -32,6 +33,11 @@ class LeakScanAWSKeyDetector(BasePlugin):
     """
 
     secret_type = "AWS Access Key ID (leak-scan)"  # noqa: S105 (a label)
+
+    # What RegexBasedDetector would search; analyze_string below adds the checks around it. Being
+    # a RegexBasedDetector also exempts key IDs from detect-secrets' "likely an ID" filter, which
+    # would otherwise drop every AWS_ACCESS_KEY_ID=... line.
+    denylist = (re.compile(CANDIDATES.pattern.decode()),)
 
     def __init__(self) -> None:
         # detect-secrets applies its own allowlist filter, with the file's comment syntax.

@@ -312,6 +312,7 @@ def iter_regions(read: Callable[[int], bytes], chunk_size: int = CHUNK) -> Itera
 
     Memory stays at about two chunks however long the stream is.
     """
+    chunk_size = max(chunk_size, 2 * CONTEXT)
     tail = b""
     pending = b""
     line = 1
