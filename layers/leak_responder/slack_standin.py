@@ -181,12 +181,15 @@ class SlackStandIn:
             found = self._messages.get((channel, ts))
             return json.loads(json.dumps(found)) if found is not None else None
 
-    def reset(self) -> None:
+    def reset(self, *, messages: bool = True) -> None:
+        """Forget calls and pending failures; ``messages=False`` keeps posted messages
+        updatable (to clear the record between the steps of one scenario)."""
         with self._lock:
             self._calls.clear()
             self._failed.clear()
             self._failures.clear()
-            self._messages.clear()
+            if messages:
+                self._messages.clear()
 
     # -- request handling (called from handler threads) ---------------------------------------
     def _take_failure(self, method: str) -> _Failure | None:

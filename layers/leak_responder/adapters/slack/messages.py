@@ -49,6 +49,7 @@ _SOURCE_LABELS = {
     Source.MANUAL: "manual report",
 }
 _MAX_EVIDENCE = 3
+_MAX_URL = 500  # longer ones are shown, not linked: a clipped link would break the markup
 _MAX_FIELD = 1900  # Slack allows 2000 characters in a section field
 _MAX_SECTION = 2900  # and 3000 in a section text
 
@@ -83,6 +84,8 @@ def code(text: object) -> str:
 
 
 def _link(url: str, label: str | None = None) -> str:
+    if len(url) > _MAX_URL:
+        return code(url[:_MAX_URL] + "…")
     if not re.match(r"^https?://[^\s]+$", url):
         return code(url)
     safe_url = escape(url).replace("|", "%7C")
@@ -130,7 +133,7 @@ def _evidence_lines(incident: Incident) -> list[str]:
             if ev.url:
                 line += " · " + _link(ev.url, "link")
         label = _SOURCE_LABELS.get(sighting.source, str(sighting.source))
-        entry = f"{escape(label)}: {line}"
+        entry = f"{escape(label)}: {line}" if len(incident.sources) > 1 else line
         if entry not in lines:
             lines.append(entry)
         if len(lines) >= _MAX_EVIDENCE:

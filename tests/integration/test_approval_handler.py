@@ -1,0 +1,375 @@
+"""The approval Lambda with real Slack-signed requests, moto (IAM, DynamoDB, Secrets Manager)
+and the Slack stand-in over real HTTP.
+
+Each test contains a real key through the real responder handler first, so the incident, its
+Slack messages and its stored channel/ts are exactly what production would have.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities import parameters
+from boto3.dynamodb.types import TypeDeserializer
+
+from leak_responder.adapters.slack.messages import DELETE_ACTION_ID, REACTIVATE_ACTION_ID
+from leak_responder.slack_standin import SlackStandIn, dm_channel_for
+from tests.fakes import fake_secret
+from tests.handlers import load_handler
+from tests.integration.conftest import HOME, REGION, LambdaContext, Stack, sqs_event
+from tests.slack_support import (
+    APPROVER,
+    OWNER_SLACK,
+    STRANGER,
+    TEAM,
+    click_payload,
+    form_body,
+    function_url_event,
+    random_signing_secret,
+)
+
+SECURITY = "C0SECURITY1"
+
+
+@pytest.fixture
+def standin() -> Iterator[SlackStandIn]:
+    with SlackStandIn(team_id=TEAM) as server:
+        yield server
+
+
+@pytest.fixture
+def signing_secret(stack: Stack, standin: SlackStandIn, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Slack credentials in (moto's) Secrets Manager, and the functions' environment."""
+    secret = random_signing_secret()
+    sm = boto3.client("secretsmanager", region_name=REGION)
+    sm.create_secret(Name="slack/signing-secret", SecretString=secret)
+    sm.create_secret(Name="slack/bot-token", SecretString="xoxb-" + fake_secret())
+    env = {
+        "SLACK_SIGNING_SECRET_SECRET": "slack/signing-secret",
+        "SLACK_BOT_TOKEN_SECRET": "slack/bot-token",
+        "SLACK_API_URL": standin.api_url,
+        "SLACK_SECURITY_CHANNEL": SECURITY,
+        "SLACK_TEAM_ID": TEAM,
+        "APPROVERS": f"{APPROVER},U0SECURITY2",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    parameters.clear_caches()
+    return secret
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches() -> Iterator[None]:
+    parameters.clear_caches()
+    yield
+    parameters.clear_caches()
+
+
+@pytest.fixture
+def approval() -> Any:
+    module = load_handler("approval")
+    module.endpoint_for.cache_clear()
+    return module
+
+
+@pytest.fixture
+def contained(stack: Stack, signing_secret: str, standin: SlackStandIn) -> dict[str, Any]:
+    """alice's leaked key, contained by the real responder, with her DM sent."""
+    responder = load_handler("responder")
+    responder.responder_for.cache_clear()
+    iam = stack.iam()
+    iam.create_user(UserName="alice", Tags=[{"Key": "slack-user-id", "Value": OWNER_SLACK}])
+    created = iam.create_access_key(UserName="alice")["AccessKey"]
+    key = created["AccessKeyId"]
+    event = {
+        "version": "0",
+        "id": "0a1b2c3d-0000-1111-2222-333344445555",
+        "detail-type": "AWS Health Event",
+        "source": "aws.health",
+        "time": "2026-11-28T12:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "eventArn": "arn:aws:health:global::event/RISK/AWS_RISK_CREDENTIALS_EXPOSED/2",
+            "service": "RISK",
+            "eventTypeCode": "AWS_RISK_CREDENTIALS_EXPOSED",
+            "eventTypeCategory": "issue",
+            "affectedAccount": HOME,
+            "affectedEntities": [{"entityValue": key}],
+            "eventMetadata": {"publicKey": key, "userName": "alice"},
+        },
+    }
+    result = responder.lambda_handler(sqs_event([json.dumps(event)], stack.queue_arn), LambdaContext())
+    assert result == {"batchItemFailures": []}
+    incident = read_incident(stack, key)
+    assert incident["status"] == "contained"
+    assert incident["slack_channel"] == dm_channel_for(OWNER_SLACK)
+    standin.reset(messages=False)
+    return {"key": key, "secret": created["SecretAccessKey"], "incident": incident}
+
+
+def read_incident(stack: Stack, key: str) -> dict[str, Any]:
+    item = stack.client("dynamodb").get_item(
+        TableName=stack.table, Key={"pk": {"S": f"{HOME}#{key}"}}, ConsistentRead=True
+    )["Item"]
+    return {k: TypeDeserializer().deserialize(v) for k, v in item.items()}
+
+
+def key_status(stack: Stack, key: str) -> str | None:
+    keys = stack.iam().list_access_keys(UserName="alice")["AccessKeyMetadata"]
+    return next((k["Status"] for k in keys if k["AccessKeyId"] == key), None)
+
+
+def click(
+    approval: Any,
+    secret: str,
+    incident: dict[str, Any],
+    user: str = OWNER_SLACK,
+    action: str = DELETE_ACTION_ID,
+    *,
+    standin: SlackStandIn | None = None,
+    base64_encoded: bool = True,
+    **event_kwargs: Any,
+) -> dict[str, Any]:
+    payload = click_payload(
+        action,
+        incident["incident_id"],
+        user,
+        response_url=standin.response_url("click") if standin else None,
+        channel=incident["slack_channel"],
+        message_ts=incident["slack_ts"],
+    )
+    event = function_url_event(
+        form_body(payload), secret, base64_encoded=base64_encoded, **event_kwargs
+    )
+    response: dict[str, Any] = approval.lambda_handler(event, LambdaContext())
+    return response
+
+
+def body_of(response: dict[str, Any]) -> dict[str, Any]:
+    parsed: dict[str, Any] = json.loads(response["body"])
+    return parsed
+
+
+@pytest.mark.parametrize("base64_encoded", [True, False])
+def test_owner_click_deletes_the_old_key_and_updates_both_messages(
+    stack: Stack,
+    approval: Any,
+    signing_secret: str,
+    contained: dict[str, Any],
+    standin: SlackStandIn,
+    base64_encoded: bool,
+) -> None:
+    incident = contained["incident"]
+    # When alice clicks Delete in her DM
+    response = click(
+        approval, signing_secret, incident, standin=standin, base64_encoded=base64_encoded
+    )
+    # Then the old key is deleted, the replacement stays, the incident is closed by her
+    assert response["statusCode"] == 200, response["body"]
+    assert body_of(response)["changed"] is True
+    assert key_status(stack, contained["key"]) is None
+    assert key_status(stack, incident["new_key_id"]) == "Active"
+    stored = read_incident(stack, contained["key"])
+    assert stored["status"] == "deleted"
+    assert stored["closed_by"] == OWNER_SLACK
+    # And both copies of the notice now show the outcome, with no buttons left
+    updates = standin.calls("chat.update")
+    assert {(u["params"]["channel"], u["params"]["ts"]) for u in updates} == {
+        (incident["slack_channel"], incident["slack_ts"]),
+        (SECURITY, incident["security_channel_ts"]),
+    }
+    for channel, ts in ((incident["slack_channel"], incident["slack_ts"]),):
+        message = standin.message(channel, ts)
+        assert message is not None
+        assert not [b for b in message["blocks"] if b["type"] == "actions"]
+        assert "deleted" in json.dumps(message["blocks"])
+
+
+def test_double_click_deletes_once(
+    stack: Stack, approval: Any, signing_secret: str, contained: dict[str, Any], standin: SlackStandIn
+) -> None:
+    incident = contained["incident"]
+    first = click(approval, signing_secret, incident, standin=standin)
+    second = click(approval, signing_secret, incident, standin=standin)
+    assert first["statusCode"] == second["statusCode"] == 200
+    assert body_of(first)["changed"] is True
+    assert body_of(second)["changed"] is False
+    assert "already deleted" in body_of(second)["text"]
+    audit = read_incident(stack, contained["key"])["audit"]
+    assert [a["action"] for a in audit].count("delete_old_key") == 1
+    # The repeat click is told so, privately
+    ephemeral = [c for c in standin.calls("response_url") if c["params"].get("response_type")]
+    assert any("already deleted" in c["params"]["text"] for c in ephemeral)
+
+
+def test_replay_of_the_same_signed_request_changes_nothing(
+    stack: Stack, approval: Any, signing_secret: str, contained: dict[str, Any]
+) -> None:
+    incident = contained["incident"]
+    payload = click_payload(DELETE_ACTION_ID, incident["incident_id"], OWNER_SLACK)
+    event = function_url_event(form_body(payload), signing_secret)
+    assert approval.lambda_handler(event, LambdaContext())["statusCode"] == 200
+    replay = approval.lambda_handler(event, LambdaContext())
+    assert replay["statusCode"] == 200 and body_of(replay)["changed"] is False
+
+
+@pytest.mark.parametrize(
+    ("case", "kwargs"),
+    [
+        ("wrong signature", {"signature": "v0=" + "0" * 64}),
+        ("stale timestamp", {"offset": -301}),
+        ("future timestamp", {"offset": 301}),
+        ("garbage timestamp", {"timestamp": "yesterday"}),
+        ("empty signature", {"signature": ""}),
+    ],
+)
+def test_bad_signatures_are_401_and_change_nothing(
+    stack: Stack,
+    approval: Any,
+    signing_secret: str,
+    contained: dict[str, Any],
+    case: str,
+    kwargs: dict[str, Any],
+) -> None:
+    if "offset" in kwargs:
+        # Computed now, not at collection time, so the window is exceeded when the test runs.
+        kwargs = {"timestamp": int(time.time()) + kwargs["offset"]}
+    response = click(approval, signing_secret, contained["incident"], **kwargs)
+    assert response["statusCode"] == 401, case
+    assert key_status(stack, contained["key"]) == "Inactive"
+
+
+def test_signed_with_another_secret_is_401(
+    stack: Stack, approval: Any, signing_secret: str, contained: dict[str, Any]
+) -> None:
+    response = click(approval, random_signing_secret(), contained["incident"])
+    assert response["statusCode"] == 401
+    assert key_status(stack, contained["key"]) == "Inactive"
+
+
+def test_body_tampered_after_signing_is_401(
+    stack: Stack, approval: Any, signing_secret: str, contained: dict[str, Any]
+) -> None:
+    incident = contained["incident"]
+    signed = form_body(click_payload(DELETE_ACTION_ID, incident["incident_id"], STRANGER))
+    event = function_url_event(signed, signing_secret, base64_encoded=False)
+    event["body"] = form_body(click_payload(DELETE_ACTION_ID, incident["incident_id"], OWNER_SLACK)).decode()
+    assert approval.lambda_handler(event, LambdaContext())["statusCode"] == 401
+    assert key_status(stack, contained["key"]) == "Inactive"
+
+
+def test_stranger_is_403_and_told_privately(
+    stack: Stack, approval: Any, signing_secret: str, contained: dict[str, Any], standin: SlackStandIn
+) -> None:
+    response = click(approval, signing_secret, contained["incident"], STRANGER, standin=standin)
+    assert response["statusCode"] == 403
+    assert key_status(stack, contained["key"]) == "Inactive"
+    [told] = standin.calls("response_url")
+    assert told["params"]["response_type"] == "ephemeral"
+    assert told["params"]["replace_original"] is False
+    assert standin.calls("chat.update") == []
+
+
+def test_forged_incident_id_is_404(
+    stack: Stack, approval: Any, signing_secret: str, contained: dict[str, Any]
+) -> None:
+    forged = {**contained["incident"], "incident_id": "AAAAAAAAAAAAAAAA"}
+    response = click(approval, signing_secret, forged)
+    assert response["statusCode"] == 404
+    assert key_status(stack, contained["key"]) == "Inactive"
+
+
+def test_key_reactivated_outside_the_workflow_is_not_deleted(
+    stack: Stack, approval: Any, signing_secret: str, contained: dict[str, Any]
+) -> None:
+    stack.iam().update_access_key(UserName="alice", AccessKeyId=contained["key"], Status="Active")
+    response = click(approval, signing_secret, contained["incident"])
+    assert response["statusCode"] == 409
+    assert "Active again" in body_of(response)["text"]
+    assert key_status(stack, contained["key"]) == "Active"
+
+
+def test_key_used_after_deactivation_is_not_deleted(
+    stack: Stack, approval: Any, signing_secret: str, contained: dict[str, Any]
+) -> None:
+    # Someone uses the leaked (now inactive) key: moto records it as GetAccessKeyLastUsed would.
+    attacker = boto3.client(
+        "sts",
+        region_name=REGION,
+        aws_access_key_id=contained["key"],
+        aws_secret_access_key=contained["secret"],
+    )
+    attacker.get_caller_identity()
+    last = stack.iam().get_access_key_last_used(AccessKeyId=contained["key"])["AccessKeyLastUsed"]
+    assert "LastUsedDate" in last, "moto did not record the use; the test would prove nothing"
+    response = click(approval, signing_secret, contained["incident"])
+    assert response["statusCode"] == 409
+    assert "after it was deactivated" in body_of(response)["text"]
+    assert key_status(stack, contained["key"]) == "Inactive"
+
+
+def test_reactivate_is_for_approvers_only(
+    stack: Stack, approval: Any, signing_secret: str, contained: dict[str, Any], standin: SlackStandIn
+) -> None:
+    incident = contained["incident"]
+    refused = click(approval, signing_secret, incident, OWNER_SLACK, REACTIVATE_ACTION_ID)
+    assert refused["statusCode"] == 403
+    assert key_status(stack, contained["key"]) == "Inactive"
+
+    accepted = click(
+        approval, signing_secret, incident, APPROVER, REACTIVATE_ACTION_ID, standin=standin
+    )
+    assert accepted["statusCode"] == 200, accepted["body"]
+    assert key_status(stack, contained["key"]) == "Active"
+    stored = read_incident(stack, contained["key"])
+    assert stored["status"] == "reactivated"
+    assert stored["audit"][-1]["by"] == APPROVER
+    assert stored["audit"][-1]["action"] == "reactivate_key"
+
+
+def test_other_workspace_is_403(
+    stack: Stack, approval: Any, signing_secret: str, contained: dict[str, Any]
+) -> None:
+    incident = contained["incident"]
+    payload = click_payload(
+        DELETE_ACTION_ID, incident["incident_id"], OWNER_SLACK, team_id="T0ELSEWHERE"
+    )
+    response = approval.lambda_handler(
+        function_url_event(form_body(payload), signing_secret), LambdaContext()
+    )
+    assert response["statusCode"] == 403
+    assert key_status(stack, contained["key"]) == "Inactive"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"payload=not-json", b"nothing=here", b"payload=" + b"%7B%22type%22%3A%22view_submission%22%7D"],
+)
+def test_signed_garbage_is_400(approval: Any, signing_secret: str, body: bytes) -> None:
+    response = approval.lambda_handler(function_url_event(body, signing_secret), LambdaContext())
+    assert response["statusCode"] == 400
+
+
+def test_invalid_base64_is_400(approval: Any, signing_secret: str) -> None:
+    event = function_url_event(b"payload=x", signing_secret)
+    event["body"] = "***not base64***"
+    assert approval.lambda_handler(event, LambdaContext())["statusCode"] == 400
+
+
+def test_no_secret_leaks_into_responses_or_slack(
+    stack: Stack, approval: Any, signing_secret: str, contained: dict[str, Any], standin: SlackStandIn
+) -> None:
+    ok = click(approval, signing_secret, contained["incident"], standin=standin)
+    bad = click(approval, signing_secret, contained["incident"], signature="v0=" + "1" * 64)
+    token = boto3.client("secretsmanager", region_name=REGION).get_secret_value(
+        SecretId="slack/bot-token"
+    )["SecretString"]
+    everything = json.dumps([ok, bad, standin.calls()])
+    for value in (signing_secret, token, contained["secret"]):
+        assert value not in everything
