@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl
 
 from leak_responder.sandbox.lambda_local import Handler, LocalContext
 
@@ -69,9 +70,7 @@ def function_url_event(
         "isBase64Encoded": bool(body) and not is_text,
     }
     if query:
-        event["queryStringParameters"] = dict(
-            part.split("=", 1) if "=" in part else (part, "") for part in query.split("&")
-        )
+        event["queryStringParameters"] = dict(parse_qsl(query, keep_blank_values=True))
     if body:
         event["body"] = base64.b64encode(body).decode() if not is_text else body.decode()
     return event
