@@ -75,7 +75,9 @@ class World:
             user_name=user_name,
             principal_type=principal_type,
             evidence=evidence
-            or Evidence(url="https://github.com/example/app/blob/main/.env", finding_type="exposed"),
+            or Evidence(
+                url="https://github.com/example/app/blob/main/.env", finding_type="exposed"
+            ),
         )
         deps = ContainmentDeps(
             accounts=self.accounts,

@@ -109,8 +109,12 @@ class SlackStandIn:
         server = ThreadingHTTPServer((self.host, self.requested_port), _handler_for(self))
         server.daemon_threads = True
         self._server = server
+        # A short poll interval makes stop() quick; the server is idle between requests anyway.
         self._thread = threading.Thread(
-            target=server.serve_forever, name="slack-standin", daemon=True
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="slack-standin",
+            daemon=True,
         )
         self._thread.start()
         return self

@@ -59,15 +59,15 @@ def signing_secret(stack: Stack, standin: SlackStandIn, monkeypatch: pytest.Monk
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    parameters.clear_caches()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
     return secret
 
 
 @pytest.fixture(autouse=True)
 def _fresh_caches() -> Iterator[None]:
-    parameters.clear_caches()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
     yield
-    parameters.clear_caches()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture
@@ -104,7 +104,9 @@ def contained(stack: Stack, signing_secret: str, standin: SlackStandIn) -> dict[
             "eventMetadata": {"publicKey": key, "userName": "alice"},
         },
     }
-    result = responder.lambda_handler(sqs_event([json.dumps(event)], stack.queue_arn), LambdaContext())
+    result = responder.lambda_handler(
+        sqs_event([json.dumps(event)], stack.queue_arn), LambdaContext()
+    )
     assert result == {"batchItemFailures": []}
     incident = read_incident(stack, key)
     assert incident["status"] == "contained"
@@ -192,7 +194,11 @@ def test_owner_click_deletes_the_old_key_and_updates_both_messages(
 
 
 def test_double_click_deletes_once(
-    stack: Stack, approval: Any, signing_secret: str, contained: dict[str, Any], standin: SlackStandIn
+    stack: Stack,
+    approval: Any,
+    signing_secret: str,
+    contained: dict[str, Any],
+    standin: SlackStandIn,
 ) -> None:
     incident = contained["incident"]
     first = click(approval, signing_secret, incident, standin=standin)
@@ -259,13 +265,19 @@ def test_body_tampered_after_signing_is_401(
     incident = contained["incident"]
     signed = form_body(click_payload(DELETE_ACTION_ID, incident["incident_id"], STRANGER))
     event = function_url_event(signed, signing_secret, base64_encoded=False)
-    event["body"] = form_body(click_payload(DELETE_ACTION_ID, incident["incident_id"], OWNER_SLACK)).decode()
+    event["body"] = form_body(
+        click_payload(DELETE_ACTION_ID, incident["incident_id"], OWNER_SLACK)
+    ).decode()
     assert approval.lambda_handler(event, LambdaContext())["statusCode"] == 401
     assert key_status(stack, contained["key"]) == "Inactive"
 
 
 def test_stranger_is_403_and_told_privately(
-    stack: Stack, approval: Any, signing_secret: str, contained: dict[str, Any], standin: SlackStandIn
+    stack: Stack,
+    approval: Any,
+    signing_secret: str,
+    contained: dict[str, Any],
+    standin: SlackStandIn,
 ) -> None:
     response = click(approval, signing_secret, contained["incident"], STRANGER, standin=standin)
     assert response["statusCode"] == 403
@@ -315,7 +327,11 @@ def test_key_used_after_deactivation_is_not_deleted(
 
 
 def test_reactivate_is_for_approvers_only(
-    stack: Stack, approval: Any, signing_secret: str, contained: dict[str, Any], standin: SlackStandIn
+    stack: Stack,
+    approval: Any,
+    signing_secret: str,
+    contained: dict[str, Any],
+    standin: SlackStandIn,
 ) -> None:
     incident = contained["incident"]
     refused = click(approval, signing_secret, incident, OWNER_SLACK, REACTIVATE_ACTION_ID)
@@ -349,7 +365,11 @@ def test_other_workspace_is_403(
 
 @pytest.mark.parametrize(
     "body",
-    [b"payload=not-json", b"nothing=here", b"payload=" + b"%7B%22type%22%3A%22view_submission%22%7D"],
+    [
+        b"payload=not-json",
+        b"nothing=here",
+        b"payload=" + b"%7B%22type%22%3A%22view_submission%22%7D",
+    ],
 )
 def test_signed_garbage_is_400(approval: Any, signing_secret: str, body: bytes) -> None:
     response = approval.lambda_handler(function_url_event(body, signing_secret), LambdaContext())
@@ -363,7 +383,11 @@ def test_invalid_base64_is_400(approval: Any, signing_secret: str) -> None:
 
 
 def test_no_secret_leaks_into_responses_or_slack(
-    stack: Stack, approval: Any, signing_secret: str, contained: dict[str, Any], standin: SlackStandIn
+    stack: Stack,
+    approval: Any,
+    signing_secret: str,
+    contained: dict[str, Any],
+    standin: SlackStandIn,
 ) -> None:
     ok = click(approval, signing_secret, contained["incident"], standin=standin)
     bad = click(approval, signing_secret, contained["incident"], signature="v0=" + "1" * 64)

@@ -18,7 +18,12 @@ from leak_responder.domain.model import IncidentStatus, NotificationStatus, Prin
 from leak_responder.domain.ports import Secret
 from leak_responder.domain.reminder import ReminderDeps, ReminderPolicy, run_reminders
 from leak_responder.settings import Settings
-from leak_responder.slack_standin import SlackStandIn, channel_id_for, dm_channel_for, user_id_for_email
+from leak_responder.slack_standin import (
+    SlackStandIn,
+    channel_id_for,
+    dm_channel_for,
+    user_id_for_email,
+)
 from tests.fakes import fake_secret
 from tests.handlers import load_handler
 from tests.integration.conftest import LambdaContext, Stack, sqs_event
@@ -50,7 +55,7 @@ def notifier(standin: SlackStandIn, world: World, security: str | None = SECURIT
 
 def recorded(standin: SlackStandIn) -> list[dict[str, Any]]:
     """The calls as any outside tool sees them: GET /_calls over HTTP."""
-    with urllib.request.urlopen(standin.calls_url, timeout=5) as response:
+    with urllib.request.urlopen(standin.calls_url, timeout=5) as response:  # noqa: S310 - loopback
         calls: list[dict[str, Any]] = json.loads(response.read())
     return calls
 
@@ -59,7 +64,8 @@ def posts(standin: SlackStandIn, channel: str | None = None) -> list[dict[str, A
     return [
         c["params"]
         for c in recorded(standin)
-        if c["method"] == "chat.postMessage" and (channel is None or c["params"]["channel"] == channel)
+        if c["method"] == "chat.postMessage"
+        and (channel is None or c["params"]["channel"] == channel)
     ]
 
 
@@ -131,8 +137,9 @@ def test_channel_names_resolve_to_ids(standin: SlackStandIn, world: World) -> No
 def test_root_key_pages_the_channel(standin: SlackStandIn, world: World) -> None:
     root = "AKIA" + "ROOT" * 4
     world.home.root_keys.add(root)
-    incident = world.contain(root, notifier(standin, world), user_name=None,
-                             principal_type=PrincipalType.ROOT)
+    incident = world.contain(
+        root, notifier(standin, world), user_name=None, principal_type=PrincipalType.ROOT
+    )
     assert incident.status == IncidentStatus.ALERT_ONLY
     [post] = posts(standin)
     assert post["channel"] == SECURITY
@@ -253,7 +260,7 @@ def test_responder_handler_notifies_through_the_standin(
     monkeypatch.setenv("SLACK_SECURITY_CHANNEL", SECURITY)
     from aws_lambda_powertools.utilities import parameters
 
-    parameters.clear_caches()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
     iam = stack.iam()
     iam.create_user(UserName="dana", Tags=[{"Key": "email", "Value": "dana@example.com"}])
     key = iam.create_access_key(UserName="dana")["AccessKey"]["AccessKeyId"]
@@ -273,12 +280,17 @@ def test_responder_handler_notifies_through_the_standin(
             "startTime": "Sat, 28 Nov 2026 11:58:00 GMT",
             "affectedAccount": "123456789012",
             "affectedEntities": [{"entityValue": key}],
-            "eventMetadata": {"publicKey": key, "userName": "dana",
-                              "exposedUrl": "https://github.com/example/leak/blob/main/a.py"},
+            "eventMetadata": {
+                "publicKey": key,
+                "userName": "dana",
+                "exposedUrl": "https://github.com/example/leak/blob/main/a.py",
+            },
         },
     }
     # When the responder handles it
-    result = responder.lambda_handler(sqs_event([json.dumps(event)], stack.queue_arn), LambdaContext())
+    result = responder.lambda_handler(
+        sqs_event([json.dumps(event)], stack.queue_arn), LambdaContext()
+    )
     # Then the key is Inactive and dana got her DM
     assert result == {"batchItemFailures": []}
     statuses = {
@@ -291,4 +303,56 @@ def test_responder_handler_notifies_through_the_standin(
     assert key in dm["text"]
     assert "github.com/example/leak" in json.dumps(dm["blocks"])
     assert BOT_TOKEN not in json.dumps(recorded(standin))
-    parameters.clear_caches()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+
+
+def test_reminder_handler_delivers_what_the_responder_could_not(
+    stack: Stack, responder: Any, standin: SlackStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given Slack failing (500) while the responder contains erin's key
+    monkeypatch.setenv("SLACK_API_URL", standin.api_url)
+    monkeypatch.setenv("SLACK_SECURITY_CHANNEL", SECURITY)
+    iam = stack.iam()
+    iam.create_user(UserName="erin", Tags=[{"Key": "slack-user-id", "Value": "U0ERIN0001"}])
+    key = iam.create_access_key(UserName="erin")["AccessKey"]["AccessKeyId"]
+    standin.fail_next("conversations.open", 500, times=100)
+    body = json.dumps(
+        {
+            "schema": "leak-responder/scanner-finding/v1",
+            "key_id": key,
+            "account_id": "123456789012",
+            "secret_present": True,
+            "detected_at": "2026-11-28T12:00:00Z",
+            "scanner": "leak-scan 0.1.0",
+            "location": {
+                "repository": "git@example.com:org/repo.git",
+                "path": "app.env",
+                "line": 3,
+                "commit": "3f2c" * 10,
+                "url": None,
+            },
+        }
+    )
+    # The message is handed back to SQS for redelivery (the notice is pending), key contained.
+    failed = responder.lambda_handler(sqs_event([body], stack.queue_arn), LambdaContext())
+    assert len(failed["batchItemFailures"]) == 1
+    statuses = {
+        k["AccessKeyId"]: k["Status"]
+        for k in iam.list_access_keys(UserName="erin")["AccessKeyMetadata"]
+    }
+    assert statuses[key] == "Inactive"
+    assert posts(standin) == []
+    # When Slack recovers and the scheduled reminder runs, twice
+    standin.fail_next("conversations.open", 500, times=0)
+    reminder = load_handler("reminder")
+    reminder.reminder_for.cache_clear()
+    first = reminder.lambda_handler({"source": "aws.scheduler"}, LambdaContext())
+    second = reminder.lambda_handler({"source": "aws.scheduler"}, LambdaContext())
+    # Then erin got exactly one DM, and the security channel one copy
+    assert first["delivered"] == 1 and second["delivered"] == 0
+    assert len(posts(standin, dm_channel_for("U0ERIN0001"))) == 1
+    assert len(posts(standin, SECURITY)) == 1
+    # And SQS's redelivery of the original message afterwards sends nothing more
+    again = responder.lambda_handler(sqs_event([body], stack.queue_arn, 2), LambdaContext())
+    assert again == {"batchItemFailures": []}
+    assert len(posts(standin, dm_channel_for("U0ERIN0001"))) == 1

@@ -267,4 +267,6 @@ def test_store_conflicts_are_retried(world: World, contained: Incident) -> None:
                 raise ConflictError(incident.pk)
             return super().save(incident)
 
-    assert handle_click(click(contained, OWNER_SLACK), deps(world, FlakyStore(world.incidents))).changed
+    assert handle_click(
+        click(contained, OWNER_SLACK), deps(world, FlakyStore(world.incidents))
+    ).changed
