@@ -1,0 +1,281 @@
+"""The sandbox end to end, through its contract only: the ready file, the bus, the queue, HTTP.
+
+Given one sandbox per module (a subprocess), each test makes its own IAM users so that tests
+stay independent of order.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.e2e.conftest import (
+    RunningSandbox,
+    click_body,
+    incident,
+    key_status,
+    signed_post,
+    unique_name,
+    wait_for,
+)
+
+pytestmark = pytest.mark.e2e
+
+EVENTS = Path(__file__).resolve().parents[1] / "events"
+CONTRACT_KEYS = {
+    "aws_endpoint",
+    "region",
+    "account_id",
+    "queue_url",
+    "slack_api_url",
+    "slack_calls_url",
+    "approval_url",
+    "signing_secret",
+    "incidents_table",
+    "approvers",
+}
+
+
+def make_user(sandbox: RunningSandbox, prefix: str, tags: dict[str, str]) -> tuple[str, str]:
+    iam = sandbox.client("iam")
+    user = unique_name(prefix)
+    iam.create_user(UserName=user, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+    key_id = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
+    return user, key_id
+
+
+def sample_entry(name: str, replacements: dict[str, str]) -> dict[str, Any]:
+    """A sample event from tests/events as a put_events entry, with its key and user swapped."""
+    text = (EVENTS / f"{name}.json").read_text()
+    for old, new in replacements.items():
+        text = text.replace(old, new)
+    event = json.loads(text)
+    return {
+        "Source": event["source"],
+        "DetailType": event["detail-type"],
+        "Detail": json.dumps(event["detail"]),
+    }
+
+
+def put(sandbox: RunningSandbox, *entries: dict[str, Any]) -> None:
+    answer = sandbox.client("events").put_events(Entries=list(entries))
+    assert answer["FailedEntryCount"] == 0, answer
+
+
+def notified(sandbox: RunningSandbox, key_id: str) -> dict[str, Any]:
+    return wait_for(
+        f"the incident of {key_id} to be notified",
+        lambda: (
+            found
+            if (found := incident(sandbox, key_id)) and "notified" in found.get("steps", {})
+            else None
+        ),
+    )
+
+
+def posted_about(sandbox: RunningSandbox, key_id: str) -> list[dict[str, Any]]:
+    return [
+        c
+        for c in sandbox.slack_calls()
+        if c["method"] == "chat.postMessage" and key_id in json.dumps(c["params"])
+    ]
+
+
+def test_ready_file_holds_the_contract_on_loopback(sandbox: RunningSandbox) -> None:
+    # Given the ready file, Then every key of the contract is there and every URL is loopback
+    assert set(sandbox.doc) >= CONTRACT_KEYS
+    for key in ("aws_endpoint", "queue_url", "slack_api_url", "slack_calls_url", "approval_url"):
+        assert urlsplit(sandbox.doc[key]).hostname == "127.0.0.1", key
+    assert sandbox.doc["region"] == "us-east-1"
+    assert sandbox.doc["approvers"]
+    assert all(a.startswith("U") for a in sandbox.doc["approvers"])
+    assert len(sandbox.doc["signing_secret"]) >= 32
+    assert sandbox.ready_file.stat().st_mode & 0o077 == 0
+
+
+def test_a_health_event_on_the_bus_is_contained(sandbox: RunningSandbox) -> None:
+    # Given a user with a key and an e-mail tag
+    user, key_id = make_user(sandbox, "health", {"email": "owner@example.com"})
+    # When AWS Health reports the key on the default bus
+    put(
+        sandbox,
+        sample_entry(
+            "health_credentials_exposed",
+            {"AKIAQ7ZSLEAKTEST0001": key_id, "ci-deployer": user},
+        ),
+    )
+    # Then the key becomes Inactive, a replacement exists and the owner got a DM
+    wait_for("the key to be Inactive", lambda: key_status(sandbox, user, key_id) == "Inactive")
+    found = notified(sandbox, key_id)
+    assert found["status"] == "contained"
+    assert key_status(sandbox, user, found["new_key_id"]) == "Active"
+    posts = posted_about(sandbox, key_id)
+    assert posts, "no Slack message about the key"
+    lookups = [c for c in sandbox.slack_calls() if c["method"] == "users.lookupByEmail"]
+    assert {"email": "owner@example.com"} in [c["params"] for c in lookups]
+
+
+def test_duplicates_across_sources_make_one_incident_and_one_replacement(
+    sandbox: RunningSandbox,
+) -> None:
+    # Given a user's key reported by Health twice, GuardDuty and Trusted Advisor at once
+    user, key_id = make_user(sandbox, "dup", {})
+    health = sample_entry(
+        "health_credentials_exposed", {"AKIAQ7ZSLEAKTEST0001": key_id, "ci-deployer": user}
+    )
+    guardduty = sample_entry(
+        "guardduty_iam_user", {"AKIAQ7ZSLEAKTEST0011": key_id, "data-loader": user}
+    )
+    advisor = sample_entry(
+        "trustedadvisor_exposed_keys", {"AKIAQ7ZSLEAKTEST0031": key_id, "release-uploader": user}
+    )
+    put(sandbox, health, guardduty, advisor, health)
+    # Then one incident records every delivery, from the three sources
+    found = wait_for(
+        "four sightings",
+        lambda: (
+            got
+            if (got := incident(sandbox, key_id)) and int(got.get("sighting_count", 0)) >= 4
+            else None
+        ),
+    )
+    sources = {s["source"] for s in found["sightings"]}
+    assert sources == {"health", "guardduty", "trustedadvisor"}
+    # And exactly one replacement was made, and one notice sent to the (unknown) owner's channel
+    notified(sandbox, key_id)
+    keys = sandbox.client("iam").list_access_keys(UserName=user)["AccessKeyMetadata"]
+    assert sorted(k["Status"] for k in keys) == ["Active", "Inactive"]
+    time.sleep(1.5)  # a late duplicate would post again within this time; none may
+    assert len(posted_about(sandbox, key_id)) == 1
+
+
+def _dlq_url(sandbox: RunningSandbox) -> str:
+    # Found through the leak queue's own redrive policy, as an operator would.
+    sqs = sandbox.client("sqs")
+    attrs = sqs.get_queue_attributes(QueueUrl=sandbox.doc["queue_url"], AttributeNames=["All"])
+    policy = json.loads(attrs["Attributes"]["RedrivePolicy"])
+    name = policy["deadLetterTargetArn"].rsplit(":", 1)[1]
+    return str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
+
+
+def test_a_poison_message_reaches_the_dlq_with_its_reason(sandbox: RunningSandbox) -> None:
+    # Given a message that can never be processed
+    marker = unique_name("poison")
+    sqs = sandbox.client("sqs")
+    sqs.send_message(QueueUrl=sandbox.doc["queue_url"], MessageBody=f"not json {marker}")
+    dlq = _dlq_url(sandbox)
+    seen: list[dict[str, Any]] = []
+
+    def dead_lettered() -> dict[str, Any] | None:
+        answer = sqs.receive_message(
+            QueueUrl=dlq, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=1
+        )
+        seen.extend(answer.get("Messages", []))
+        return next((m for m in seen if marker in m["Body"]), None)
+
+    # Then it is in the DLQ, with a reason attribute, and not in the leak queue any more
+    message = wait_for("the poison message in the DLQ", dead_lettered)
+    reason = message["MessageAttributes"]["reason"]["StringValue"]
+    assert "json" in reason.lower(), reason
+    remaining = sqs.get_queue_attributes(
+        QueueUrl=sandbox.doc["queue_url"], AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    assert remaining["Attributes"]["ApproximateNumberOfMessages"] == "0"
+
+
+def _buttons(sandbox: RunningSandbox, key_id: str) -> dict[str, dict[str, Any]]:
+    post = posted_about(sandbox, key_id)[0]
+    blocks = post["params"]["blocks"]
+    blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
+    return {
+        e["action_id"]: e
+        for b in blocks
+        if b.get("type") == "actions"
+        for e in b["elements"]
+        if e.get("type") == "button"
+    }
+
+
+def _delete_button(sandbox: RunningSandbox, key_id: str) -> dict[str, Any]:
+    buttons = _buttons(sandbox, key_id)
+    delete = [b for b in buttons.values() if b.get("style") == "danger"]
+    assert delete, f"no danger-style delete button in {list(buttons)}"
+    return delete[0]
+
+
+def test_approval_over_http_deletes_for_the_owner_and_refuses_forgeries(
+    sandbox: RunningSandbox,
+) -> None:
+    # Given a contained key whose owner is tagged with a Slack user ID
+    owner = "U0E2EOWNER"
+    user, key_id = make_user(sandbox, "approve", {"slack-user-id": owner})
+    put(
+        sandbox,
+        sample_entry(
+            "health_credentials_exposed", {"AKIAQ7ZSLEAKTEST0001": key_id, "ci-deployer": user}
+        ),
+    )
+    found = notified(sandbox, key_id)
+    button = _delete_button(sandbox, key_id)
+    url, secret, team = (
+        sandbox.doc["approval_url"],
+        sandbox.doc["signing_secret"],
+        sandbox.doc.get("team_id"),
+    )
+    body = click_body(button["action_id"], button["value"], owner, team)
+
+    # When clicks arrive with a wrong secret, a stale timestamp, or from a stranger
+    assert signed_post(url, body, "not-the-secret")[0] == 401
+    assert signed_post(url, body, secret, timestamp=int(time.time()) - 600)[0] == 401
+    stranger = click_body(button["action_id"], button["value"], "U0STRANGER", team)
+    assert signed_post(url, stranger, secret)[0] == 403
+    forged_id = click_body(button["action_id"], "no-such-incident", owner, team)
+    assert signed_post(url, forged_id, secret)[0] in (403, 404)
+    # Then nothing happened to the key
+    assert key_status(sandbox, user, key_id) == "Inactive"
+
+    # When the owner clicks Delete, signed
+    status, answer = signed_post(url, body, secret)
+    # Then the old key is deleted, the replacement stays, and the message loses its buttons
+    assert status == 200, answer
+    assert key_status(sandbox, user, key_id) == "Deleted"
+    assert key_status(sandbox, user, found["new_key_id"]) == "Active"
+    updates = wait_for(
+        "chat.update of the DM",
+        lambda: [
+            c
+            for c in sandbox.slack_calls()
+            if c["method"] == "chat.update" and c["params"].get("ts") == found["slack_ts"]
+        ],
+    )
+    blocks = updates[-1]["params"]["blocks"]
+    blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
+    assert not [b for b in blocks if b.get("type") == "actions"]
+    # And a double click changes nothing
+    again, _ = signed_post(url, body, secret)
+    assert again in (200, 409)
+    assert (incident(sandbox, key_id) or {})["status"] == "deleted"
+
+
+def test_the_slack_stand_in_records_response_url_posts(sandbox: RunningSandbox) -> None:
+    # Given the stand-in of the ready file, When something POSTs to a response URL
+    base = sandbox.doc["slack_calls_url"].rsplit("/_calls", 1)[0]
+    marker = unique_name("resp")
+    request = urllib.request.Request(  # noqa: S310 (loopback)
+        f"{base}/_response/{marker}",
+        data=json.dumps({"text": marker}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310
+        assert answer.status == 200
+    # Then it is recorded as method response_url, in order
+    calls = sandbox.slack_calls()
+    assert calls[-1]["method"] == "response_url"
+    assert calls[-1]["params"]["text"] == marker
