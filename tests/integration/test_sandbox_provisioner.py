@@ -1,0 +1,149 @@
+"""The sandbox provisioner builds template.yaml in moto, and refuses what it cannot map."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+from moto import mock_aws
+
+from leak_responder.sandbox.provisioner import (
+    MAPPED_TYPES,
+    Provisioned,
+    ProvisioningError,
+    provision,
+)
+from leak_responder.template import load_template
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+
+
+@pytest.fixture
+def session() -> Iterator[boto3.session.Session]:
+    with mock_aws():
+        yield boto3.session.Session(
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # pragma: allowlist secret
+        )
+
+
+@pytest.fixture
+def provisioned(session: boto3.session.Session) -> Provisioned:
+    return provision(TEMPLATE, session)
+
+
+def test_every_resource_type_of_the_template_is_mapped() -> None:
+    types = {r["Type"] for r in load_template(TEMPLATE)["Resources"].values()}
+    assert types <= MAPPED_TYPES, types - MAPPED_TYPES
+
+
+def test_every_resource_is_provisioned_or_run_locally(provisioned: Provisioned) -> None:
+    declared = set(load_template(TEMPLATE)["Resources"])
+    assert set(provisioned.refs) == declared
+
+
+def test_the_leak_queue_redrives_to_the_dlq_after_the_templates_count(
+    provisioned: Provisioned, session: boto3.session.Session
+) -> None:
+    template = load_template(TEMPLATE)
+    expected = template["Mappings"]["Queue"]["Leaks"]["MaxReceiveCount"]
+    attrs = session.client("sqs").get_queue_attributes(
+        QueueUrl=provisioned.url("LeakQueue"), AttributeNames=["All"]
+    )["Attributes"]
+    redrive = json.loads(attrs["RedrivePolicy"])
+    assert redrive["deadLetterTargetArn"] == provisioned.arn("LeakDLQ")
+    assert int(redrive["maxReceiveCount"]) == int(expected)
+    assert "Policy" in attrs
+
+
+def test_the_incidents_table_has_its_indexes(
+    provisioned: Provisioned, session: boto3.session.Session
+) -> None:
+    table = session.client("dynamodb").describe_table(TableName=provisioned.name("IncidentsTable"))
+    indexes = {i["IndexName"] for i in table["Table"]["GlobalSecondaryIndexes"]}
+    assert indexes == {"by-incident-id", "by-status"}
+
+
+def test_rules_target_the_leak_queue(
+    provisioned: Provisioned, session: boto3.session.Session
+) -> None:
+    events = session.client("events")
+    rules = provisioned.of_type("AWS::Events::Rule")
+    assert len(rules) >= 5
+    for logical_id in rules:
+        targets = events.list_targets_by_rule(Rule=provisioned.name(logical_id))["Targets"]
+        assert [t["Arn"] for t in targets] == [provisioned.arn("LeakQueue")], logical_id
+
+
+def test_functions_run_locally_with_the_templates_environment(provisioned: Provisioned) -> None:
+    responder = provisioned.functions["ResponderFunction"]
+    assert responder.environment["INCIDENTS_TABLE"] == provisioned.name("IncidentsTable")
+    assert responder.environment["DLQ_URL"] == provisioned.url("LeakDLQ")
+    assert responder.environment["SLACK_BOT_TOKEN_SECRET"] == provisioned.ref("SlackBotTokenSecret")
+    assert (responder.code_uri / "app.py").is_file()
+    [source] = responder.sqs_sources()
+    assert source["Queue"] == provisioned.arn("LeakQueue")
+    assert "ReportBatchItemFailures" in source["FunctionResponseTypes"]
+    assert provisioned.functions["ApprovalFunction"].function_url == {"AuthType": "NONE"}
+
+
+def test_parameters_override_defaults(session: boto3.session.Session) -> None:
+    provisioned = provision(TEMPLATE, session, {"Approvers": "U1,U2"})
+    assert provisioned.functions["ApprovalFunction"].environment["APPROVERS"] == "U1,U2"
+
+
+def _write(tmp_path: Path, resources: dict[str, object]) -> Path:
+    path = tmp_path / "template.yaml"
+    path.write_text(
+        yaml.safe_dump({"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources})
+    )
+    return path
+
+
+def test_an_unmapped_type_is_an_error_naming_it(
+    tmp_path: Path, session: boto3.session.Session
+) -> None:
+    path = _write(tmp_path, {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {}}})
+    with pytest.raises(ProvisioningError, match=r"Topic: resource type AWS::SNS::Topic"):
+        provision(path, session)
+
+
+def test_an_unmapped_property_is_an_error_naming_it(
+    tmp_path: Path, session: boto3.session.Session
+) -> None:
+    path = _write(tmp_path, {"Q": {"Type": "AWS::SQS::Queue", "Properties": {"SomethingNew": 1}}})
+    with pytest.raises(ProvisioningError, match="SomethingNew"):
+        provision(path, session)
+
+
+def test_an_unknown_parameter_is_an_error(session: boto3.session.Session) -> None:
+    with pytest.raises(ProvisioningError, match="NoSuchParameter"):
+        provision(TEMPLATE, session, {"NoSuchParameter": "x"})
+
+
+def test_resources_are_created_in_dependency_order(
+    tmp_path: Path, session: boto3.session.Session
+) -> None:
+    # The queue refers to the DLQ declared after it.
+    path = _write(
+        tmp_path,
+        {
+            "Main": {
+                "Type": "AWS::SQS::Queue",
+                "Properties": {
+                    "RedrivePolicy": {
+                        "deadLetterTargetArn": {"Fn::GetAtt": ["Dead", "Arn"]},
+                        "maxReceiveCount": 2,
+                    }
+                },
+            },
+            "Dead": {"Type": "AWS::SQS::Queue", "Properties": {}},
+        },
+    )
+    provisioned = provision(path, session)
+    assert provisioned.arn("Dead").endswith("-Dead")
