@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -76,19 +77,28 @@ def is_excluded_key_id(key_id: str) -> bool:
     return len(set(key_id[4:])) <= 4
 
 
+def _char_class(c: int) -> int:
+    if 65 <= c <= 90:
+        return 0
+    if 97 <= c <= 122:
+        return 1
+    return 2
+
+
 def is_plausible_secret(candidate: bytes) -> bool:
-    """A 40-character AWS secret access key: mixed case and a digit or symbol, not an example."""
+    """A 40-character AWS secret access key: random mixed case, not a path or an identifier.
+
+    Random base64 switches between upper case, lower case and digits/symbols about 25 times in
+    40 characters (fewer than 12 in about 1 of 100,000 secrets); a JSON pointer such as
+    "/properties/ProvisionedConcurrencyConfig" or a CamelCase name switches far less often.
+    """
     if b"EXAMPLE" in candidate:
         return False
-    has_upper = has_lower = has_other = False
-    for c in candidate:
-        if 65 <= c <= 90:
-            has_upper = True
-        elif 97 <= c <= 122:
-            has_lower = True
-        else:
-            has_other = True
-    return has_upper and has_lower and has_other
+    classes = [_char_class(c) for c in candidate]
+    if 0 not in classes or 1 not in classes:
+        return False
+    switches = sum(1 for a, b in itertools.pairwise(classes) if a != b)
+    return switches >= 12
 
 
 @dataclass(slots=True)
