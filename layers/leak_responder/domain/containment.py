@@ -58,6 +58,8 @@ MAX_WRITE_ATTEMPTS = 8
 REPLACE_LEASE = timedelta(minutes=3)
 # CreateAccessKey's CreateDate and our clock may disagree slightly.
 CLOCK_SKEW = timedelta(seconds=30)
+# The description tag that step 8 puts on a replacement key, keyed by its key ID.
+REPLACEMENT_TAG_PREFIX = "leak-responder: replaces "
 
 Observer = Callable[[str, dict[str, Any]], None]
 
@@ -118,8 +120,25 @@ def expand(report: Report, accounts: Accounts) -> list[LeakedKey]:
         keys = admin.list_keys(report.user_name)
     except KeyNotFoundError:
         return []
-    active = [k.key_id for k in keys if k.status == "Active"]
-    return [_with_account(report, account_id).leaked_key(key_id) for key_id in active]
+    active = [k for k in keys if k.status == "Active"]
+    # A key made after AWS attached the policy cannot be the one it quarantined: it may be our
+    # own replacement, met again by a redelivered or late quarantine event. Only those pay for
+    # a tag lookup, and only our replacements (tagged in step 8) are spared.
+    newer = any(k.created_at > report.observed_at + CLOCK_SKEW for k in active)
+    ours = _our_replacements(admin, report.user_name) if newer else set()
+    return [
+        _with_account(report, account_id).leaked_key(k.key_id)
+        for k in active
+        if k.key_id not in ours
+    ]
+
+
+def _our_replacements(admin: KeyAdmin, user_name: str) -> set[str]:
+    return {
+        key_id
+        for key_id, value in admin.user_tags(user_name).items()
+        if value.startswith(REPLACEMENT_TAG_PREFIX)
+    }
 
 
 def _with_account(report: QuarantinedUser, account_id: str) -> QuarantinedUser:
@@ -347,7 +366,7 @@ class _Run:
         ref = f"incident {incident.incident_id}"
         tags = {incident.key_id: f"leak-responder: leaked, deactivated {day} {ref}"}
         if incident.new_key_id:
-            tags[incident.new_key_id] = f"leak-responder: replaces {incident.key_id} {ref}"
+            tags[incident.new_key_id] = f"{REPLACEMENT_TAG_PREFIX}{incident.key_id} {ref}"
         admin.tag_user(incident.user_name, tags)
         self._observe("tagged", keys=sorted(tags))
         return self._complete(incident, Step.TAGGED, status=IncidentStatus.CONTAINED)
