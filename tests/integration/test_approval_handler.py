@@ -229,8 +229,8 @@ def test_replay_of_the_same_signed_request_changes_nothing(
     ("case", "kwargs"),
     [
         ("wrong signature", {"signature": "v0=" + "0" * 64}),
-        ("stale timestamp", {"offset": -301}),
-        ("future timestamp", {"offset": 301}),
+        ("stale timestamp", {"offset": -400}),
+        ("future timestamp", {"offset": 400}),
         ("garbage timestamp", {"timestamp": "yesterday"}),
         ("empty signature", {"signature": ""}),
     ],
@@ -244,7 +244,7 @@ def test_bad_signatures_are_401_and_change_nothing(
     kwargs: dict[str, Any],
 ) -> None:
     if "offset" in kwargs:
-        # Computed now, not at collection time, so the window is exceeded when the test runs.
+        # Computed now, not at collection time; well past the window (the exact edge is unit-tested).
         kwargs = {"timestamp": int(time.time()) + kwargs["offset"]}
     response = click(approval, signing_secret, contained["incident"], **kwargs)
     assert response["statusCode"] == 401, case

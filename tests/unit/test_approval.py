@@ -209,6 +209,7 @@ def test_reactivate_is_for_approvers_only(world: World, contained: Incident) -> 
     result = handle_click(click(contained, APPROVER, Action.REACTIVATE), deps(world))
     assert result.changed
     assert world.home.key(contained.key_id).status == "Active"
+    assert "reactivated" in world.home.users["alice"].tags[contained.key_id]
     stored = world.incidents.get_by_id(contained.incident_id)
     assert stored.status == IncidentStatus.REACTIVATED
     assert stored.closed_by == APPROVER

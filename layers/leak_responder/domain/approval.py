@@ -379,6 +379,14 @@ def _reactivate(click: Click, incident: Incident, deps: ApprovalDeps) -> Approva
     except TransientError as exc:
         raise ApprovalUnavailableError("AWS is busy; please try again") from exc
 
+    # The key's description tag still says "leaked, deactivated"; the console should not lie.
+    day = iso(now)[:10]
+    note = f"leak-responder: reactivated {day} (false positive) incident {incident.incident_id}"
+    try:
+        admin.tag_user(incident.user_name, {incident.key_id: note})
+    except (KeyNotFoundError, AccessDeniedError, TransientError):
+        deps.observe("could not retag reactivated key", incident_id=incident.incident_id)
+
     def close(current: Incident) -> Incident | None:
         if current.status == IncidentStatus.REACTIVATED:
             return None
