@@ -7,6 +7,9 @@ stay independent of order.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -279,3 +282,48 @@ def test_the_slack_stand_in_records_response_url_posts(sandbox: RunningSandbox) 
     calls = sandbox.slack_calls()
     assert calls[-1]["method"] == "response_url"
     assert calls[-1]["params"]["text"] == marker
+
+
+def _cli(
+    sandbox: RunningSandbox, *args: str, table: bool = True
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLACK_"))}
+    env.update(
+        AWS_ENDPOINT_URL=sandbox.doc["aws_endpoint"],
+        AWS_DEFAULT_REGION=sandbox.doc["region"],
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",  # pragma: allowlist secret
+    )
+    env.pop("INCIDENTS_TABLE", None)
+    if table:
+        env["INCIDENTS_TABLE"] = sandbox.doc["incidents_table"]
+    return subprocess.run(
+        [sys.executable, "-m", "leak_responder", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_contain_from_a_terminal_prints_each_step(sandbox: RunningSandbox) -> None:
+    # Given a key, and the sandbox reached through AWS_ENDPOINT_URL
+    user, key_id = make_user(sandbox, "cli", {})
+    # When a dry run is asked for, Then nothing changes
+    dry = _cli(sandbox, "contain", key_id, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "dry run" in dry.stdout.lower()
+    assert key_status(sandbox, user, key_id) == "Active"
+    # When it is contained for real, Then each step is printed and the key is Inactive
+    real = _cli(sandbox, "contain", key_id)
+    assert real.returncode == 0, real.stderr
+    lines = real.stdout
+    assert lines.index("deactivated") < lines.index("replacement created")
+    assert key_status(sandbox, user, key_id) == "Inactive"
+
+
+def test_contain_without_a_table_says_what_is_missing(sandbox: RunningSandbox) -> None:
+    result = _cli(sandbox, "contain", "AKIA" + "A" * 16, table=False)
+    assert result.returncode == 2
+    assert "INCIDENTS_TABLE" in result.stderr
