@@ -110,7 +110,7 @@ def test_a_health_event_on_the_bus_is_contained(sandbox: RunningSandbox) -> None
         sandbox,
         sample_entry(
             "health_credentials_exposed",
-            {"AKIAQ7ZSLEAKTEST0001": key_id, "ci-deployer": user},
+            {"AKIAQ7ZSLEAKTEST0001": key_id, "ci-deployer": user},  # pragma: allowlist secret
         ),
     )
     # Then the key becomes Inactive, a replacement exists and the owner got a DM
@@ -130,13 +130,16 @@ def test_duplicates_across_sources_make_one_incident_and_one_replacement(
     # Given a user's key reported by Health twice, GuardDuty and Trusted Advisor at once
     user, key_id = make_user(sandbox, "dup", {})
     health = sample_entry(
-        "health_credentials_exposed", {"AKIAQ7ZSLEAKTEST0001": key_id, "ci-deployer": user}
+        "health_credentials_exposed",
+        {"AKIAQ7ZSLEAKTEST0001": key_id, "ci-deployer": user},  # pragma: allowlist secret
     )
     guardduty = sample_entry(
-        "guardduty_iam_user", {"AKIAQ7ZSLEAKTEST0011": key_id, "data-loader": user}
+        "guardduty_iam_user",
+        {"AKIAQ7ZSLEAKTEST0011": key_id, "data-loader": user},  # pragma: allowlist secret
     )
     advisor = sample_entry(
-        "trustedadvisor_exposed_keys", {"AKIAQ7ZSLEAKTEST0031": key_id, "release-uploader": user}
+        "trustedadvisor_exposed_keys",
+        {"AKIAQ7ZSLEAKTEST0031": key_id, "release-uploader": user},  # pragma: allowlist secret
     )
     put(sandbox, health, guardduty, advisor, health)
     # Then one incident records every delivery, from the three sources
@@ -221,7 +224,8 @@ def test_approval_over_http_deletes_for_the_owner_and_refuses_forgeries(
     put(
         sandbox,
         sample_entry(
-            "health_credentials_exposed", {"AKIAQ7ZSLEAKTEST0001": key_id, "ci-deployer": user}
+            "health_credentials_exposed",
+            {"AKIAQ7ZSLEAKTEST0001": key_id, "ci-deployer": user},  # pragma: allowlist secret
         ),
     )
     found = notified(sandbox, key_id)
