@@ -41,7 +41,7 @@ def test_redelivered_quarantine_event_spares_our_replacement() -> None:
     )
     clock.advance(minutes=1)
     report = QuarantinedUser("alice", "AWSCompromisedKeyQuarantineV3", clock.now(), HOME)
-    clock.advance(minutes=1)
+    clock.advance(seconds=2)  # contained, and replaced, within seconds of the event
     (key,) = expand(report, accounts)
     outcome = contain(key, deps, received_at=clock.now())
     replacement = outcome.incident.new_key_id

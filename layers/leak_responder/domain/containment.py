@@ -121,10 +121,11 @@ def expand(report: Report, accounts: Accounts) -> list[LeakedKey]:
     except KeyNotFoundError:
         return []
     active = [k for k in keys if k.status == "Active"]
-    # A key made after AWS attached the policy cannot be the one it quarantined: it may be our
-    # own replacement, met again by a redelivered or late quarantine event. Only those pay for
-    # a tag lookup, and only our replacements (tagged in step 8) are spared.
-    newer = any(k.created_at > report.observed_at + CLOCK_SKEW for k in active)
+    # A key made around or after the time AWS attached the policy may be our own replacement,
+    # met again by a redelivered or late quarantine event (a leaked key is older than its
+    # detection). Only then is a tag lookup paid, and only our replacements (tagged in step 8)
+    # are spared.
+    newer = any(k.created_at > report.observed_at - CLOCK_SKEW for k in active)
     ours = _our_replacements(admin, report.user_name) if newer else set()
     return [
         _with_account(report, account_id).leaked_key(k.key_id)
