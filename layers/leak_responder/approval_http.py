@@ -7,7 +7,6 @@ the click has already taken effect and the next click (or the reminder) repairs 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,9 +43,8 @@ from leak_responder.domain.approval import (
 )
 from leak_responder.domain.ports import Secret
 from leak_responder.errors import ApprovalError, ConfigurationError, TransientError
+from leak_responder.observability import logger
 from leak_responder.settings import Settings
-
-logger = logging.getLogger(__name__)
 
 # Inside Slack's 3 s: one quick retry for a dropped connection, no long back-off.
 APPROVAL_CLIENT_CONFIG = Config(
