@@ -62,7 +62,8 @@ class Settings:
             dlq_url=env.get("DLQ_URL") or None,
             max_receive_count=max_receive,
             dry_run=env.get("DRY_RUN", "false").strip().lower() in _TRUE,
-            protected_principals=_csv(env.get("PROTECTED_PRINCIPALS")),
+            protected_principals=_csv(env.get("PROTECTED_PRINCIPALS"))
+            | _csv(env.get("OWN_ROLE_NAMES")),
             member_role_name=env.get("MEMBER_ROLE_NAME") or None,
             secret_prefix=env.get("SECRET_PREFIX", "leak-responder"),
             secret_kms_key_id=env.get("SECRET_KMS_KEY_ID") or None,

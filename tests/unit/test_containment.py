@@ -387,3 +387,19 @@ def test_concurrent_replacement_in_progress_is_retried_not_duplicated(world: Wor
     with pytest.raises(TransientError):
         world.contain(report)
     assert not [c for c in world.home.calls if c[0] == "CreateAccessKey"]
+
+
+def test_settings_protect_the_stacks_own_roles() -> None:
+    from leak_responder.settings import Settings
+
+    settings = Settings.from_env(
+        {
+            "INCIDENTS_TABLE": "t",
+            "PROTECTED_PRINCIPALS": "breakglass",
+            "OWN_ROLE_NAMES": "stack-ResponderFunctionRole-X",
+        }
+    )
+    policy = Policy(protected_principals=settings.protected_principals)
+    assert policy.protects(HOME, "role", "stack-ResponderFunctionRole-X")
+    assert policy.protects(HOME, "user", "breakglass")
+    assert not policy.protects(HOME, "user", "alice")
