@@ -356,3 +356,12 @@ def test_reminder_handler_delivers_what_the_responder_could_not(
     again = responder.lambda_handler(sqs_event([body], stack.queue_arn, 2), LambdaContext())
     assert again == {"batchItemFailures": []}
     assert len(posts(standin, dm_channel_for("U0ERIN0001"))) == 1
+
+
+def test_a_long_retry_after_is_not_waited_for(standin: SlackStandIn, world: World) -> None:
+    # Slack asks for a minute: better pending (redelivery, reminder) than a Lambda asleep.
+    standin.fail_next("conversations.open", 429, times=1, retry_after=60)
+    key = world.user("alice", {"slack-user-id": "U0ALICE001"})
+    incident = world.contain(key, notifier(standin, world))
+    assert incident.notification_status == NotificationStatus.PENDING
+    assert standin.failed_calls() == [{"method": "conversations.open", "status": 429}]

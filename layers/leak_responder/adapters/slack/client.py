@@ -14,6 +14,9 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 
 from leak_responder.domain.ports import Secret
 from leak_responder.errors import NotificationError
@@ -38,6 +41,33 @@ RECIPIENT_ERRORS = frozenset(
 )
 
 
+class CappedRateLimitRetryHandler(RateLimitErrorRetryHandler):
+    """Honours Retry-After, but only when it is short: a long wait would hold the Lambda (and the
+    SQS batch) hostage, while a pending notice is retried anyway by redelivery and the reminder."""
+
+    def __init__(self, max_retry_count: int = 2, max_wait_seconds: int = 5) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.max_wait_seconds = max_wait_seconds
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        for name, values in response.headers.items():
+            if name.lower() == "retry-after":
+                try:
+                    return int(values[0]) <= self.max_wait_seconds
+                except (ValueError, IndexError):
+                    return False
+        return True
+
+
 def build_web_client(
     token: Secret,
     *,
@@ -57,7 +87,7 @@ def build_web_client(
     if background:
         calc = interval or BackoffRetryIntervalCalculator(backoff_factor=0.5)
         handlers = [
-            RateLimitErrorRetryHandler(max_retry_count=max_retries),
+            CappedRateLimitRetryHandler(max_retry_count=max_retries),
             ServerErrorRetryHandler(max_retry_count=max_retries, interval_calculator=calc),
             ConnectionErrorRetryHandler(max_retry_count=max_retries, interval_calculator=calc),
         ]
