@@ -22,10 +22,9 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any
-
-from pathlib import Path
 
 import boto3
 from botocore import xform_name
@@ -74,9 +73,8 @@ class CallLog:
             pending["params"] = copy.deepcopy(params)
 
         def before(event_name: str, **_: Any) -> None:
-            _, service, operation = event_name.split(".", 2)
-            params = pending.pop("params", {})
-            self.calls.append(Call(service, operation, params, creds))
+            _kind, service, operation = event_name.split(".", 2)
+            self.calls.append(Call(service, operation, pending.pop("params", {}), creds))
 
         def after(event_name: str, http_response: Any, **_: Any) -> None:
             call = self.calls[-1]
@@ -153,8 +151,14 @@ class Replayer:
 
 def to_json(calls: Iterable[Call]) -> list[dict[str, Any]]:
     return [
-        {"service": c.service, "operation": c.operation, "params": c.params, "creds": c.creds,
-         "ok": c.ok, "contains": c.contains}
+        {
+            "service": c.service,
+            "operation": c.operation,
+            "params": c.params,
+            "creds": c.creds,
+            "ok": c.ok,
+            "contains": c.contains,
+        }
         for c in calls
     ]
 

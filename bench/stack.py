@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +204,9 @@ def scanner_body(key_id: str, account: str | None = HOME) -> str:
 def cloudtrail_body(user: str, account: str = HOME) -> str:
     event = sample("cloudtrail_quarantine_v2")
     event["account"] = event["detail"]["recipientAccountId"] = account
+    # AWS attaches the policy after the key exists: the event is as recent as the bench's keys.
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    event["time"] = event["detail"]["eventTime"] = now
     event["detail"]["requestParameters"]["userName"] = user
     return json.dumps(event)
 

@@ -11,9 +11,7 @@ Row = dict[str, Any]
 COLUMNS = ("figure", "value", "baseline", "ratio", "target", "ok")
 
 
-def row(
-    figure: str, value: str, baseline: str, ratio: float | None, target: str, ok: bool
-) -> Row:
+def row(figure: str, value: str, baseline: str, ratio: float | None, target: str, ok: bool) -> Row:
     return {
         "figure": figure,
         "value": value,
@@ -34,7 +32,7 @@ def _cell(name: str, value: Any) -> str:
     if value is None:
         return "—"
     if name == "ratio" and isinstance(value, int | float):
-        return f"{value:.2f}×"
+        return f"{value:.2f}x"
     if isinstance(value, float):
         return f"{value:.3g}"
     return str(value).replace("|", "\\|")
