@@ -43,6 +43,10 @@ from leak_responder.template import (
 
 ClientFactory = Callable[[str], Any]
 
+# Resources SAM's transform generates for a function; see with_sam_implicit_resources.
+SAM_FUNCTION_ROLE = "SAM::Implicit::FunctionRole"
+SAM_FUNCTION_URL = "SAM::Implicit::FunctionUrl"
+
 _SUB_NAME = re.compile(r"\$\{([^}!][^}]*)\}")
 
 
@@ -222,8 +226,39 @@ def _references(node: Any, resources: Mapping[str, Any]) -> Iterator[str]:
             yield from _references(value, resources)
 
 
+def with_sam_implicit_resources(template: Mapping[str, Any]) -> dict[str, Any]:
+    """The template's resources plus those SAM generates and a template may refer to.
+
+    For a function without ``Role``, SAM creates ``<Function>Role``; for one with
+    ``FunctionUrlConfig``, ``<Function>Url``. ``!Ref ResponderFunctionRole`` resolves only if
+    they exist here too.
+    """
+    resources: dict[str, Any] = dict(template.get("Resources") or {})
+    for logical_id, resource in list(resources.items()):
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = resource.get("Properties") or {}
+        if "Role" not in props:
+            resources.setdefault(
+                f"{logical_id}Role",
+                {
+                    "Type": SAM_FUNCTION_ROLE,
+                    "Properties": {"Function": logical_id, "Policies": props.get("Policies")},
+                },
+            )
+        if props.get("FunctionUrlConfig"):
+            resources.setdefault(
+                f"{logical_id}Url",
+                {
+                    "Type": SAM_FUNCTION_URL,
+                    "Properties": {"TargetFunctionArn": {"Ref": logical_id}},
+                },
+            )
+    return resources
+
+
 def _creation_order(template: Mapping[str, Any]) -> list[str]:
-    resources: Mapping[str, Any] = template.get("Resources") or {}
+    resources = with_sam_implicit_resources(template)
     globals_function = (template.get("Globals") or {}).get("Function") or {}
     deps: dict[str, set[str]] = {}
     for logical_id, resource in resources.items():
@@ -300,13 +335,14 @@ class _Creator:
         result: Provisioned,
     ) -> None:
         self.template = template
+        self.resources = with_sam_implicit_resources(template)
         self.root = path.parent
         self.resolver = resolver
         self.clients = clients
         self.result = result
 
     def create(self, logical_id: str) -> None:
-        resource = self.template["Resources"][logical_id]
+        resource = self.resources[logical_id]
         resource_type = str(resource.get("Type"))
         condition = resource.get("Condition")
         if condition and not self.resolver.condition(condition):
@@ -723,7 +759,56 @@ def _serverless_layer(ctx: _Creator, logical_id: str, props: _Props) -> None:
     ctx.record(logical_id, arn, Arn=arn)
 
 
+_LAMBDA_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+def _sam_function_role(ctx: _Creator, logical_id: str, props: _Props) -> None:
+    # The role exists, so that names and ARNs that refer to it (protected principals) are real.
+    # moto does not enforce IAM; the grants are checked against the adapters by
+    # tests/integration/test_template.py instead. Inline statements are attached as SAM does;
+    # managed-policy names and SAM policy templates have no local effect.
+    function = props.require("Function")
+    policies = props.take("Policies") or []
+    props.done()
+    name = ctx.physical_name(logical_id, 64)
+    iam = ctx.clients("iam")
+    role = iam.create_role(
+        RoleName=name,
+        AssumeRolePolicyDocument=json.dumps(_LAMBDA_TRUST),
+        Description=f"SAM execution role of {function} (sandbox)",
+    )["Role"]
+    for index, policy in enumerate(policies if isinstance(policies, list) else [policies]):
+        if isinstance(policy, dict) and "Statement" in policy:
+            document = {"Version": "2012-10-17", **policy}
+            iam.put_role_policy(
+                RoleName=name,
+                PolicyName=f"{function}RolePolicy{index}",
+                PolicyDocument=json.dumps(document),
+            )
+    ctx.record(logical_id, name, Arn=role["Arn"], RoleId=role["RoleId"], Name=name)
+
+
+def _sam_function_url(ctx: _Creator, logical_id: str, props: _Props) -> None:
+    # Served by the sandbox on loopback (orchestrator); its address is known only once it runs.
+    target = props.require("TargetFunctionArn")
+    props.done()
+    ctx.result.local[logical_id] = f"function URL of {target}, served locally"
+    url = f"http://127.0.0.1/{target}/"
+    ctx.record(logical_id, url, FunctionUrl=url, FunctionArn=target)
+
+
 _HANDLERS: dict[str, Handler] = {
+    SAM_FUNCTION_ROLE: _sam_function_role,
+    SAM_FUNCTION_URL: _sam_function_url,
     "AWS::SQS::Queue": _sqs_queue,
     "AWS::SQS::QueuePolicy": _sqs_queue_policy,
     "AWS::DynamoDB::Table": _dynamodb_table,
