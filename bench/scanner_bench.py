@@ -21,7 +21,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ TEXT_SUFFIXES = (
 )  # fmt: skip
 BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 SECRET_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-CORPUS_VERSION = 2
+CORPUS_VERSION = 3
 
 FLOOR_SCRIPT = r"""
 import os, re, sys
@@ -204,7 +203,9 @@ def _plant(
     for rel, items in by_file.items():
         path = tree / rel
         data = path.read_bytes()
-        cuts = sorted(rng.randrange(len(data) + 1) for _ in items)
+        # One item per equal segment, so two plantings in a file never share a secret window.
+        step = len(data) / len(items)
+        cuts = [int(i * step + rng.random() * step) for i in range(len(items))]
         out, last = [], 0
         for cut, (kind, has_secret, text, key, account) in zip(cuts, items, strict=True):
             line_end = data.find(b"\n", cut)
@@ -280,16 +281,30 @@ class Run:
     code: int
 
 
+# Linux carries the parent's peak RSS into a child's ru_maxrss across fork and exec, so the
+# contender is started by this small helper, not by the (large) bench process itself.
+MEASURE_SCRIPT = r"""
+import json, os, subprocess, sys, time
+out_path, cwd, *cmd = sys.argv[1:]
+with open(out_path, "wb") as out:
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd or None, stdout=out, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+print(json.dumps({"seconds": seconds, "maxrss_kb": usage.ru_maxrss,
+                  "code": os.waitstatus_to_exitcode(status)}))
+"""
+
+
 def _measure(cmd: list[str], cwd: Path | None = None) -> Run:
-    """Wall time and the child's own peak RSS (ru_maxrss of exactly that process)."""
-    with tempfile.TemporaryFile() as out:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.DEVNULL)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        return Run(seconds, usage.ru_maxrss / 1024, out.read(), proc.returncode)
+    """Wall time and the child's own peak RSS (``os.wait4`` rusage of exactly that child)."""
+    with tempfile.NamedTemporaryFile() as out:
+        helper = subprocess.run(
+            [PYTHON, "-c", MEASURE_SCRIPT, out.name, str(cwd or ""), *cmd],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        result = json.loads(helper.stdout)
+        return Run(result["seconds"], result["maxrss_kb"] / 1024, out.read(), result["code"])
 
 
 def _leak_scan(*args: str, cwd: Path | None = None) -> Run:
@@ -307,21 +322,16 @@ def _ds_plugins() -> list[str]:
     return [name for name in out.split() if name and name != "AWSKeyDetector"]
 
 
-def _subtree(corpus: Corpus, max_mb: float) -> tuple[Path, float]:
-    """Directories of the tree (in order) up to ``max_mb``, linked into a private folder."""
-    link_root = corpus.tree.parent / f"ds-subset-{int(max_mb)}mb"
-    shutil.rmtree(link_root, ignore_errors=True)
-    link_root.mkdir()
-    total = 0
+def _subtree(corpus: Corpus, max_mb: float) -> tuple[list[str], float]:
+    """Top-level folders of the tree, in order, up to ``max_mb`` in all."""
+    chosen, total = [], 0
     for entry in sorted(corpus.tree.iterdir()):
         size = sum(p.stat().st_size for p in entry.rglob("*") if p.is_file())
-        if entry.is_file():
-            size = entry.stat().st_size
         if total and total + size > max_mb * 1e6:
             continue
-        os.symlink(entry, link_root / entry.name)
+        chosen.append(entry.name)
         total += size
-    return link_root, total / 1e6
+    return chosen, total / 1e6
 
 
 def _recall(found_ids: set[str], planted: list[dict[str, Any]]) -> float:
@@ -355,11 +365,11 @@ def run(size_mb: int = 300, runs: int = 3, ds_max_mb: float | None = 60) -> list
 
     if ds_max_mb is not None and ds_max_mb >= mb:
         ds_max_mb = None
-    ds_target, ds_mb = (corpus.tree, mb) if ds_max_mb is None else _subtree(corpus, ds_max_mb)
+    ds_paths, ds_mb = (["."], mb) if ds_max_mb is None else _subtree(corpus, ds_max_mb)
     disable = [arg for name in _ds_plugins() for arg in ("--disable-plugin", name)]
     ds_run = _measure(
-        [str(BIN / "detect-secrets"), "scan", "--all-files", "--no-verify", *disable, "."],
-        cwd=ds_target,
+        [str(BIN / "detect-secrets"), "scan", "--all-files", "--no-verify", *disable, *ds_paths],
+        cwd=corpus.tree,
     )
     ds_results = json.loads(ds_run.stdout)["results"]
     ds_found = {item.get("hashed_secret") for items in ds_results.values() for item in items}
@@ -372,8 +382,7 @@ def run(size_mb: int = 300, runs: int = 3, ds_max_mb: float | None = 60) -> list
     }
     ds_planted = corpus.planted
     if ds_max_mb is not None:
-        linked = {e.name for e in ds_target.iterdir()}
-        ds_planted = [p for p in corpus.planted if Path(p["path"]).parts[0] in linked]
+        ds_planted = [p for p in corpus.planted if Path(p["path"]).parts[0] in ds_paths]
     ds_recall = _recall(ds_hits, ds_planted)
     ds_mbps = ds_mb / ds_run.seconds
     ds_note = "" if ds_max_mb is None else f" (measured on {ds_mb:.0f} MB, extrapolated by MB/s)"
