@@ -16,6 +16,7 @@ from leak_scan.detector import (
     hits_to_findings,
     iter_regions,
 )
+from leak_scan.model import Finding
 from tests.scanners.conftest import make_key, make_secret
 
 K = "{key}"
@@ -265,7 +266,7 @@ def test_chunked_regions_find_keys_across_boundaries() -> None:
 
     # When it is read through iter_regions with small chunks
     stream = iter(data[i : i + 3000] for i in range(0, len(data), 3000))
-    found = []
+    found: list[Finding] = []
     for region in iter_regions(lambda _n: next(stream, b""), chunk_size=2 * CONTEXT):
         hits = AwsKeyDetector().hits(region.buf, region.start, region.cut)
         found += hits_to_findings(
@@ -280,7 +281,7 @@ def test_one_huge_line_is_cut_without_losing_keys() -> None:
     keys = [make_key() for _ in range(30)]
     data = ",".join(f'"{"x" * 997}":"{k}"' for k in keys).encode()  # minified, no newline
     chunks = iter(data[i : i + 4096] for i in range(0, len(data), 4096))
-    found = []
+    found: list[str] = []
     for region in iter_regions(lambda _n: next(chunks, b""), chunk_size=2 * CONTEXT):
         found += [h.key_id for h in AwsKeyDetector().hits(region.buf, region.start, region.cut)]
     assert found == keys

@@ -34,7 +34,7 @@ def sqs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 def _drain(sqs: Any, url: str) -> list[dict[str, Any]]:
-    bodies = []
+    bodies: list[dict[str, Any]] = []
     while True:
         got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
         if not got:
