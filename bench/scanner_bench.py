@@ -139,7 +139,8 @@ def build_corpus(size_mb: int = 300, keys: int = 240, seed: int = 7) -> Corpus:
                 history=base / "history",
                 history_planted=manifest["history_planted"],
             )
-    shutil.rmtree(base, ignore_errors=True)
+    if base.exists():
+        shutil.rmtree(base)
     tree = base / "tree"
     tree.mkdir(parents=True)
     rng = random.Random(seed)
