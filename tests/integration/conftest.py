@@ -1,8 +1,7 @@
-"""moto-backed stack for integration tests: the template's table and queues, in-process."""
+"""moto-backed stack for integration tests: template.yaml's resources, in-process."""
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from leak_responder.template import Resolver, load_template, parameter_defaults, pseudo_parameters
+from leak_responder.sandbox.provisioner import Provisioned, provision
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -28,22 +27,13 @@ class Stack:
     queue_arn: str
     dlq_url: str
     env: dict[str, str]
+    provisioned: Provisioned
 
     def iam(self) -> Any:
         return boto3.client("iam", region_name=REGION)
 
     def client(self, service: str) -> Any:
         return boto3.client(service, region_name=REGION)
-
-
-def _resolve(template: dict[str, Any], node: Any) -> Any:
-    refs = {**pseudo_parameters(), **parameter_defaults(template)}
-    return Resolver(template, refs).resolve(node)
-
-
-def _resource_props(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
-    props: dict[str, Any] = _resolve(template, template["Resources"][logical_id]["Properties"])
-    return props
 
 
 @pytest.fixture
@@ -59,51 +49,31 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture
 def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Stack:
-    """The template's IncidentsTable, LeakQueue and LeakDLQ, with the responder's env set."""
-    template = load_template(ROOT / "template.yaml")
-    table_props = _resource_props(template, "IncidentsTable")
-    suffix = uuid.uuid4().hex[:8]
-    ddb = boto3.client("dynamodb", region_name=REGION)
-    table = f"incidents-{suffix}"
-    ddb.create_table(
-        TableName=table,
-        BillingMode=table_props["BillingMode"],
-        AttributeDefinitions=table_props["AttributeDefinitions"],
-        KeySchema=table_props["KeySchema"],
-        GlobalSecondaryIndexes=table_props["GlobalSecondaryIndexes"],
+    """template.yaml's resources, created in moto by the sandbox's provisioner, with the
+    responder's environment as the template resolves it (minus Slack: see the Slack tests)."""
+    provisioned = provision(
+        ROOT / "template.yaml",
+        boto3.session.Session(region_name=REGION),
+        stack_name=f"it-{uuid.uuid4().hex[:8]}",
     )
-    sqs = boto3.client("sqs", region_name=REGION)
-    dlq_url = sqs.create_queue(QueueName=f"dlq-{suffix}")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    redrive = template["Resources"]["LeakQueue"]["Properties"]["RedrivePolicy"]
-    max_receive = _resolve(template, redrive["maxReceiveCount"])
-    queue_url = sqs.create_queue(
-        QueueName=f"leaks-{suffix}",
-        Attributes={
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive)}
-            ),
-        },
-    )["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
     env = {
-        "INCIDENTS_TABLE": table,
-        "DLQ_URL": dlq_url,
-        "MAX_RECEIVE_COUNT": str(max_receive),
-        "HOME_ACCOUNT_ID": HOME,
-        "SECRET_PREFIX": "leak-responder",
-        "AWS_REGION": REGION,
-        "POWERTOOLS_METRICS_NAMESPACE": "LeakResponderTest",
+        name: value
+        for name, value in provisioned.functions["ResponderFunction"].environment.items()
+        if not name.startswith("SLACK_")
     }
+    env.update(AWS_REGION=REGION, POWERTOOLS_METRICS_NAMESPACE="LeakResponderTest")
+    for name in ("SLACK_API_URL", "SLACK_BOT_TOKEN_SECRET", "SLACK_SIGNING_SECRET_SECRET"):
+        monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    for name in ("SLACK_API_URL", "SLACK_BOT_TOKEN_SECRET", "MEMBER_ROLE_NAME", "DRY_RUN"):
-        monkeypatch.delenv(name, raising=False)
-    return Stack(table, queue_url, queue_arn, dlq_url, env)
+    return Stack(
+        table=provisioned.name("IncidentsTable"),
+        queue_url=provisioned.url("LeakQueue"),
+        queue_arn=provisioned.arn("LeakQueue"),
+        dlq_url=provisioned.url("LeakDLQ"),
+        env=env,
+        provisioned=provisioned,
+    )
 
 
 def sqs_record(body: str, queue_arn: str, receive_count: int = 1) -> dict[str, Any]:
