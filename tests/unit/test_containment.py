@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from leak_responder.domain.model import (
     QuarantinedUser,
     Source,
     Step,
+    iso,
 )
 from leak_responder.domain.ports import PrincipalRef
 from leak_responder.errors import TransientError
@@ -403,3 +404,21 @@ def test_settings_protect_the_stacks_own_roles() -> None:
     assert policy.protects(HOME, "role", "stack-ResponderFunctionRole-X")
     assert policy.protects(HOME, "user", "breakglass")
     assert not policy.protects(HOME, "user", "alice")
+
+
+def test_a_notice_another_sender_is_sending_is_not_sent_again(world: World) -> None:
+    # Given a contained key whose notice failed, and a reminder run now sending it
+    key_id = world.home.add_key("alice")
+    world.notifier.fail_times = 1
+    pending = world.contain(leaked(key_id, user_name="alice")).incident
+    world.incidents.save(
+        replace(pending, notify_claim="reminder-run", notify_claimed_at=iso(world.clock.now()))
+    )
+    # When the message is redelivered meanwhile, it leaves the notice to the reminder
+    world.contain(leaked(key_id, user_name="alice"))
+    assert world.notifier.sent == []
+    # And once that claim is stale (its sender died), a redelivery sends it, once
+    world.clock.advance(minutes=5)
+    world.contain(leaked(key_id, user_name="alice"))
+    world.contain(leaked(key_id, user_name="alice"))
+    assert len(world.notifier.sent) == 1

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from leak_responder.domain.model import Incident, IncidentStatus, NotificationStatus, Step
+from leak_responder.domain.model import Incident, IncidentStatus, NotificationStatus, Step, iso
 from leak_responder.domain.ports import NotificationReceipt
 from leak_responder.domain.reminder import ReminderDeps, ReminderPolicy, run_reminders
 from leak_responder.errors import NotificationError
@@ -181,7 +181,8 @@ def test_a_concurrent_writer_wins_and_nothing_is_sent_twice(world: World, slack:
     slack.down = False
 
     class Racing(InMemoryIncidentStore):
-        """Another run claims the incident between our read and our claim."""
+        """Another sender (a redelivery to the responder) claims the notice between our read
+        and our claim."""
 
         def __init__(self, inner: InMemoryIncidentStore) -> None:
             super().__init__()
@@ -191,9 +192,41 @@ def test_a_concurrent_writer_wins_and_nothing_is_sent_twice(world: World, slack:
         def save(self, incident: Incident) -> Incident:
             if not self.raced:
                 self.raced = True
-                super().save(replace(self.items[incident.pk]))
+                theirs = replace(
+                    self.items[incident.pk],
+                    notify_claim="another-sender",
+                    notify_claimed_at=iso(world.clock.now()),
+                )
+                super().save(theirs)
             return super().save(incident)
 
     report = run_reminders(deps(world, slack, Racing(world.incidents)))
     assert report.skipped == [incident.incident_id]
     assert slack.notified == []
+
+
+def test_an_unrelated_concurrent_write_does_not_stop_delivery(
+    world: World, slack: FakeSlack
+) -> None:
+    slack.down = True
+    incident = world.contain(world.user("alice"), slack)
+    slack.down = False
+
+    class Bumping(InMemoryIncidentStore):
+        """Another writer (a new sighting) saves the incident between our read and our claim."""
+
+        def __init__(self, inner: InMemoryIncidentStore) -> None:
+            super().__init__()
+            self.items = inner.items
+            self.bumped = False
+
+        def save(self, incident: Incident) -> Incident:
+            if not self.bumped:
+                self.bumped = True
+                current = self.items[incident.pk]
+                super().save(replace(current, sighting_count=current.sighting_count + 1))
+            return super().save(incident)
+
+    report = run_reminders(deps(world, slack, Bumping(world.incidents)))
+    assert report.delivered == [incident.incident_id]
+    assert len(slack.notified) == 1

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from leak_responder.domain.incidents import update_incident
 from leak_responder.domain.model import Incident, IncidentStatus, Step, iso, parse_iso
 from leak_responder.domain.ports import Accounts, Clock, IncidentStore, KeyAdmin
 from leak_responder.errors import (
@@ -137,20 +138,11 @@ def _audit(at: datetime, by: str, action: str, detail: str = "") -> dict[str, st
 def _save(
     deps: ApprovalDeps, incident: Incident, change: Callable[[Incident], Incident | None]
 ) -> Incident:
-    """Apply ``change`` and save, re-reading and re-applying on a lost race.
-
-    ``change`` returns None when, on a fresh read, there is nothing left to do.
-    """
-    current = incident
-    for _ in range(_SAVE_ATTEMPTS):
-        updated = change(current)
-        if updated is None:
-            return current
-        try:
-            return deps.incidents.save(updated)
-        except ConflictError:
-            current = deps.incidents.get_by_id(incident.incident_id)
-    raise ApprovalUnavailableError("the incident is busy; please try again")
+    """Apply ``change`` to the freshest copy and save (see domain.incidents.update_incident)."""
+    try:
+        return update_incident(deps.incidents, incident, change, attempts=_SAVE_ATTEMPTS)
+    except ConflictError as exc:
+        raise ApprovalUnavailableError("the incident is busy; please try again") from exc
 
 
 def _admin(deps: ApprovalDeps, incident: Incident) -> KeyAdmin:

@@ -17,6 +17,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from leak_responder.domain.incidents import (
+    MAX_WRITE_ATTEMPTS,
+    deliver_notice,
+    update_incident,
+)
 from leak_responder.domain.model import (
     Incident,
     IncidentStatus,
@@ -44,15 +49,11 @@ from leak_responder.errors import (
     ConflictError,
     KeyLimitError,
     KeyNotFoundError,
-    NotificationError,
     TransientError,
 )
 
 QUARANTINE_POLICY_PREFIX = "AWSCompromisedKeyQuarantine"
 MAX_STORED_SIGHTINGS = 50
-# Written conflicts are retried this often; beyond it, another worker is hammering the same
-# record and SQS redelivery is the better back-off.
-MAX_WRITE_ATTEMPTS = 8
 # A replacement claimed less than this long ago is assumed to be in progress in another worker.
 # The queue's visibility timeout is longer, so a crashed worker's redelivery always sees it stale.
 REPLACE_LEASE = timedelta(minutes=3)
@@ -375,37 +376,17 @@ class _Run:
     def _notify(self, incident: Incident) -> Incident:
         if incident.done(Step.NOTIFIED):
             return incident
-        try:
-            receipt = self.deps.notifier.notify(incident)
-        except NotificationError as exc:
-            self._observe("notification failed", error=type(exc).__name__)
-            self.notification_failed = True
-            receipt = None
-        if receipt is None:
-            self._observe("notification pending")
-            return self._update(
-                incident,
-                lambda i: (
-                    None
-                    if i.done(Step.NOTIFIED)
-                    else replace(
-                        i,
-                        notification_status=NotificationStatus.PENDING,
-                        notification_attempts=i.notification_attempts + 1,
-                    )
-                ),
-            )
-        self._observe("notified", channel=receipt.channel)
-        return self._complete(
-            incident,
-            Step.NOTIFIED,
-            notification_status=NotificationStatus.SENT,
-            notification_attempts=incident.notification_attempts + 1,
-            slack_channel=receipt.channel,
-            slack_ts=receipt.ts,
-            owner_slack_id=receipt.owner_slack_id,
-            security_channel_ts=receipt.security_channel_ts,
+        delivery = deliver_notice(
+            incident, self.deps.incidents, self.deps.notifier, self.deps.clock.now()
         )
+        if delivery.failed:
+            self.notification_failed = True
+            self._observe("notification failed")
+        elif delivery.sent:
+            self._observe("notified", channel=delivery.incident.slack_channel)
+        elif not delivery.skipped:
+            self._observe("notification pending")
+        return delivery.incident
 
     # -- outcomes without containment --------------------------------------------------------
     def _alert(self, account_id: str, principal: str | None, reason: str) -> Outcome:
@@ -553,20 +534,10 @@ class _Run:
     def _update(
         self, incident: Incident, change: Callable[[Incident], Incident | None]
     ) -> Incident:
-        """Apply ``change`` under optimistic locking; None from ``change`` means nothing to do."""
-        store = self.deps.incidents
-        current = incident
-        for _ in range(MAX_WRITE_ATTEMPTS):
-            updated = change(current)
-            if updated is None:
-                return current
-            try:
-                return store.save(updated)
-            except ConflictError:
-                reloaded = store.get(current.account_id, current.key_id)
-                assert reloaded is not None
-                current = reloaded
-        raise TransientError(f"incident {incident.pk} is contended")
+        try:
+            return update_incident(self.deps.incidents, incident, change)
+        except ConflictError as exc:
+            raise TransientError(str(exc)) from exc
 
     def _observe(self, event: str, **fields: Any) -> None:
         self.deps.observe(event, {"key_id": self.key.key_id, **fields})

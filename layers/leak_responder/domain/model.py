@@ -219,6 +219,9 @@ class Incident:
     alert_reason: str | None = None
     notification_status: NotificationStatus | None = None
     notification_attempts: int = 0
+    # Who is sending the notice right now, and since when (domain/incidents.deliver_notice).
+    notify_claim: str | None = None
+    notify_claimed_at: str | None = None
     slack_channel: str | None = None
     slack_ts: str | None = None
     security_channel_ts: str | None = None

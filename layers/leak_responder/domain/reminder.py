@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from leak_responder.domain.incidents import deliver_notice, update_incident
 from leak_responder.domain.model import (
     Incident,
     IncidentStatus,
@@ -29,7 +30,6 @@ from leak_responder.domain.model import (
 from leak_responder.domain.ports import Clock, IncidentStore, NotificationReceipt
 from leak_responder.errors import (
     ConflictError,
-    IncidentNotFoundError,
     LeakResponderError,
     NotificationError,
 )
@@ -135,56 +135,22 @@ def _claim(deps: ReminderDeps, incident: Incident, **changes: Any) -> Incident |
 def _update(
     deps: ReminderDeps, incident: Incident, change: Callable[[Incident], Incident | None]
 ) -> Incident:
-    current = incident
-    for _ in range(4):
-        updated = change(current)
-        if updated is None:
-            return current
-        try:
-            return deps.incidents.save(updated)
-        except ConflictError:
-            try:
-                current = deps.incidents.get_by_id(incident.incident_id)
-            except IncidentNotFoundError:
-                return current
-    raise ConflictError(incident.pk)
+    return update_incident(deps.incidents, incident, change)
 
 
 def _deliver(incident: Incident, deps: ReminderDeps, report: ReminderReport) -> None:
     if incident.notification_attempts >= deps.policy.max_notify_attempts:
         report.skipped.append(incident.incident_id)
         return
-    claimed = _claim(deps, incident, notification_attempts=incident.notification_attempts + 1)
-    if claimed is None:
-        report.skipped.append(incident.incident_id)
-        return
-    try:
-        receipt = deps.notifier.notify(claimed)
-    except NotificationError as exc:
-        deps.observe("notice still pending", incident_id=incident.incident_id, error=str(exc))
+    delivery = deliver_notice(incident, deps.incidents, deps.notifier, deps.clock.now())
+    if delivery.failed:
+        deps.observe("notice still pending", incident_id=incident.incident_id)
         report.failed.append(incident.incident_id)
-        return
-    if receipt is None:
+    elif delivery.sent:
+        deps.observe("pending notice delivered", incident_id=incident.incident_id)
+        report.delivered.append(incident.incident_id)
+    else:
         report.skipped.append(incident.incident_id)
-        return
-    now = iso(deps.clock.now())
-
-    def sent(current: Incident) -> Incident | None:
-        if current.done(Step.NOTIFIED):
-            return None
-        return replace(
-            current,
-            steps={**current.steps, Step.NOTIFIED.value: now},
-            notification_status=NotificationStatus.SENT,
-            slack_channel=receipt.channel,
-            slack_ts=receipt.ts,
-            owner_slack_id=receipt.owner_slack_id,
-            security_channel_ts=receipt.security_channel_ts,
-        )
-
-    _update(deps, claimed, sent)
-    deps.observe("pending notice delivered", incident_id=incident.incident_id)
-    report.delivered.append(incident.incident_id)
 
 
 def _remind(
