@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from leak_responder.domain.model import Incident
 from leak_responder.domain.ports import NotificationReceipt, Notifier
+from leak_responder.errors import LeakResponderError, NotificationError
 
 
 class PendingNotifier:
@@ -25,5 +26,10 @@ class LazyNotifier:
 
     def notify(self, incident: Incident) -> NotificationReceipt | None:
         if self._notifier is None:
-            self._notifier = self._factory()
+            try:
+                self._notifier = self._factory()
+            except LeakResponderError as exc:
+                # Misconfigured Slack must not fail a containment that already happened: the
+                # notice stays pending and the next attempt builds the notifier again.
+                raise NotificationError(f"notifier unavailable: {type(exc).__name__}") from exc
         return self._notifier.notify(incident)
