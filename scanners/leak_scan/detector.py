@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import heapq
 import itertools
 import re
 from collections.abc import Callable, Iterator
@@ -24,6 +25,8 @@ KEY_ID_RE = re.compile(r"^(?:AKIA|ASIA)[A-Z0-9]{16}$")
 # fast; boundaries are checked in Python on the few hits, since a leading lookbehind would make
 # the whole pattern ~20x slower.
 CANDIDATES = re.compile(rb"(?:AKIA|ASIA)[A-Z0-9]{16}|Q(?:UtJ|VNJ)Q|F[LT]SU|B[SU]0lB")
+_PLAIN = re.compile(rb"(?:AKIA|ASIA)[A-Z0-9]{16}")
+_ENCODED = tuple(re.compile(p) for p in (rb"Q(?:UtJ|VNJ)Q", rb"F[LT]SU", rb"B[SU]0lB"))
 # Where the encoded 4-character group starts, relative to the literal, for each literal's
 # first byte: "QUtJQ" starts a group, "..FLSU" is one byte into a group, "...BS0lB" two.
 _GROUP_OFFSET = {ord("Q"): 0, ord("F"): 2, ord("B"): 3}
@@ -190,6 +193,28 @@ def _decode_b64_window(buf: bytes, pos: int, first: int) -> bytes | None:
         return None
 
 
+def _candidate_positions(buf: bytes, start: int, stop: int) -> Iterator[int]:
+    """Start offsets in ``[start, stop)`` of plain key IDs and encoded "AKIA"/"ASIA", in order.
+
+    Four literal-prefixed passes beat the one alternation: an alternation makes sre drop its
+    fast literal-prefix loop for a per-byte charset test, about 20% slower in all. Encoded
+    hits are rare, so the plain pass usually runs alone.
+    """
+    limit = min(len(buf), stop + 8)  # let a match that starts before ``stop`` finish
+    encoded = sorted(m.start() for pattern in _ENCODED for m in pattern.finditer(buf, start, limit))
+    plain = (m.start() for m in _PLAIN.finditer(buf, start, min(len(buf), stop + 40)))
+    if not encoded:
+        for pos in plain:
+            if pos >= stop:
+                return
+            yield pos
+        return
+    for pos in heapq.merge(plain, (p for p in encoded if p < stop)):
+        if pos >= stop:
+            return
+        yield pos
+
+
 def find_hits(
     buf: bytes,
     start: int = 0,
@@ -201,16 +226,13 @@ def find_hits(
 ) -> Iterator[Hit]:
     """Keys whose first byte lies in ``buf[start:end]``; the rest of ``buf`` is context only."""
     stop = len(buf) if end is None else end
-    for m in CANDIDATES.finditer(buf, start):
-        pos = m.start()
-        if pos >= stop:
-            return
+    for pos in _candidate_positions(buf, start, stop):
         first = buf[pos]
         if first == 0x41:  # "A": a plain key ID
             encoding = _plain_encoding(buf, pos)
             if encoding is None:
                 continue
-            key_id = m.group().decode("ascii")
+            key_id = buf[pos : pos + 20].decode("ascii")
             if is_excluded_key_id(key_id):
                 continue
             if honour_pragma and _allowlisted(buf, *_line_bounds(buf, pos)):

@@ -36,6 +36,10 @@ def _is_binary(head: bytes) -> bool:
     return head.find(b"\0", 0, _BINARY_SNIFF) != -1
 
 
+def _entry_name(entry: os.DirEntry[str]) -> str:
+    return entry.name
+
+
 def _excluded(rel: str, name: str, patterns: tuple[str, ...]) -> bool:
     for pattern in patterns:
         stem = pattern.rstrip("/")
@@ -76,48 +80,62 @@ class PathScanner:
                 yield from self.scan_file(path, os.path.normpath(path))
 
     def _walk(self, root: str) -> Iterator[Finding]:
-        stack = [root]
+        # Paths are built by hand from a normalised root ("." gives "a/b", not "./a/b"): this
+        # loop runs once per file, so it avoids normpath and a stat() per entry.
+        base = os.path.normpath(root)
+        stack = [""]
         while stack:
             current = stack.pop()
+            folder = os.path.join(base, current) if current else base
             try:
-                entries = sorted(os.scandir(current), key=lambda e: e.name)
+                with os.scandir(folder) as it:
+                    entries = sorted(it, key=_entry_name)
             except OSError:
                 self.stats.skipped_unreadable += 1
                 continue
             subdirs = []
             for entry in entries:
-                rel = os.path.normpath(entry.path)
-                if _excluded(rel, entry.name, self.exclude):
+                rel = f"{current}/{entry.name}" if current else entry.name
+                display = rel if base == "." else f"{base}/{rel}"
+                if self.exclude and _excluded(display, entry.name, self.exclude):
                     continue
                 if entry.is_dir(follow_symlinks=False):
                     if entry.name not in SKIP_DIRS:
-                        subdirs.append(entry.path)
+                        subdirs.append(rel)
                 elif entry.is_file(follow_symlinks=False):
-                    yield from self.scan_file(entry.path, rel, size=entry.stat().st_size)
+                    yield from self.scan_file(entry.path, display)
             stack.extend(reversed(subdirs))
 
-    def scan_file(self, fs_path: str, display: str, size: int | None = None) -> Iterator[Finding]:
+    def scan_file(self, fs_path: str, display: str) -> Iterator[Finding]:
         try:
-            if size is None:
-                size = os.path.getsize(fs_path)
+            fd = os.open(fs_path, os.O_RDONLY)
+        except OSError:
+            self.stats.skipped_unreadable += 1
+            self.stats.skipped_paths.append(display)
+            return
+        try:
+            size = os.fstat(fd).st_size
             if self.max_file_size and size > self.max_file_size:
                 self.stats.skipped_large += 1
                 self.stats.skipped_paths.append(display)
                 return
-            with open(fs_path, "rb", buffering=0) as handle:
-                if size <= CHUNK:
-                    data = handle.read()
-                    if not self.scan_binary and _is_binary(data):
-                        self.stats.skipped_binary += 1
-                        return
-                    self.stats.files += 1
-                    self.stats.bytes += len(data)
-                    yield from hits_to_findings(data, self.detector.hits(data), path=display)
+            if 0 < size <= CHUNK:
+                # One read of the whole file: the common case, kept to four system calls.
+                data = os.read(fd, size + 1)
+                if not self.scan_binary and _is_binary(data):
+                    self.stats.skipped_binary += 1
                     return
+                self.stats.files += 1
+                self.stats.bytes += len(data)
+                yield from hits_to_findings(data, self.detector.hits(data), path=display)
+                return
+            with open(fd, "rb", buffering=0, closefd=False) as handle:
                 yield from self.scan_stream(handle, display)
         except OSError:
             self.stats.skipped_unreadable += 1
             self.stats.skipped_paths.append(display)
+        finally:
+            os.close(fd)
 
     def scan_stream(self, stream: BinaryIO | IO[bytes], display: str) -> Iterator[Finding]:
         """Large files and stdin: bounded memory, whatever the size."""
