@@ -35,7 +35,7 @@ cfn-lint: $(STAMP)
 	$(BIN)/cfn-lint template.yaml
 
 scan-self: $(STAMP)
-	$(BIN)/leak-scan --exclude tests/events --exclude .venv .
+	$(BIN)/leak-scan --exclude tests/events --exclude .venv --exclude bench/data .
 
 check: lint typecheck cfn-lint scan-self test
 
