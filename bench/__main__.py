@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.containment_bench import QUICK, Config, Report
-from bench.table import render
+from bench.table import render, row
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK_SCANNER_MB = 20
@@ -116,7 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = list(report.rows)
     if not args.no_scanner:
         size = args.scanner_mb or (QUICK_SCANNER_MB if args.quick else 300)
-        rows += scanner_rows(size)
+        try:
+            rows += scanner_rows(size)
+        except Exception as exc:  # the containment figures are still worth printing
+            rows.append(row("5. scanner", f"failed: {type(exc).__name__}: {exc}", "—", None,
+                            "runs", False))  # fmt: skip
     rows.sort(key=lambda r: str(r["figure"]).split(".")[0])  # stable: figure order kept
     table = render(rows)
     elapsed = time.perf_counter() - started
