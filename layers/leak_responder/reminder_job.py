@@ -43,6 +43,7 @@ def build_reminder(
             accounts.client("dynamodb", accounts.home_account_id), settings.incidents_table
         ),
         notifier=notifier,
+        accounts=accounts,
         clock=UtcClock(),
         policy=ReminderPolicy.from_hours(
             settings.reminder_after_hours, settings.escalate_after_hours

@@ -64,6 +64,7 @@ def deps(
         notifier=slack,
         clock=world.clock,
         policy=ReminderPolicy.from_hours(24, 72),
+        accounts=world.accounts,
     )
 
 
@@ -230,3 +231,28 @@ def test_an_unrelated_concurrent_write_does_not_stop_delivery(
     report = run_reminders(deps(world, slack, Bumping(world.incidents)))
     assert report.delivered == [incident.incident_id]
     assert len(slack.notified) == 1
+
+
+def test_an_old_key_deleted_by_hand_closes_the_incident(world: World, slack: FakeSlack) -> None:
+    # Given a contained incident whose old key someone deleted in the console
+    incident = notified_incident(world, slack)
+    world.home.delete_key("alice", incident.key_id)
+    world.clock.advance(hours=80)
+    # When the reminder runs
+    report = run_reminders(deps(world, slack))
+    # Then nobody is pinged again and the incident says what happened
+    assert report.closed == [incident.incident_id]
+    assert slack.reminded == []
+    assert slack.escalated == []
+    closed = stored(world, incident)
+    assert closed.status == IncidentStatus.DELETED
+    assert closed.closed_by == "outside leak-responder"
+    assert run_reminders(deps(world, slack)).closed == []
+
+
+def test_an_old_key_still_there_is_reminded_about(world: World, slack: FakeSlack) -> None:
+    incident = notified_incident(world, slack)
+    world.clock.advance(hours=25)
+    report = run_reminders(deps(world, slack))
+    assert report.closed == []
+    assert slack.reminded == [incident.incident_id]

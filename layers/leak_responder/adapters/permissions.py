@@ -24,7 +24,7 @@ FUNCTION_PERMISSIONS: dict[str, tuple[tuple[str, ...], ...]] = {
         slack_secrets.PERMISSIONS,
     ),
     "ReminderFunction": (
-        iam.OWNER_PERMISSIONS,
+        iam.REMINDER_PERMISSIONS,
         sts.ASSUME_PERMISSIONS,
         incidents.PERMISSIONS,
         slack_secrets.PERMISSIONS,

@@ -27,9 +27,11 @@ from leak_responder.domain.model import (
     iso,
     parse_iso,
 )
-from leak_responder.domain.ports import Clock, IncidentStore, NotificationReceipt
+from leak_responder.domain.ports import Accounts, Clock, IncidentStore, NotificationReceipt
 from leak_responder.errors import (
+    AccessDeniedError,
     ConflictError,
+    KeyNotFoundError,
     LeakResponderError,
     NotificationError,
 )
@@ -69,6 +71,7 @@ class ReminderReport:
     escalated: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    closed: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -77,6 +80,7 @@ class ReminderReport:
             "escalated": len(self.escalated),
             "failed": len(self.failed),
             "skipped": len(self.skipped),
+            "closed": len(self.closed),
         }
 
 
@@ -87,6 +91,9 @@ class ReminderDeps:
     clock: Clock
     policy: ReminderPolicy = field(default_factory=ReminderPolicy)
     observe: Observer = _ignore
+    # To notice an old key deleted outside leak-responder (the console, a script); without it
+    # such incidents are reminded about until someone clicks Delete.
+    accounts: Accounts | None = None
 
 
 def run_reminders(deps: ReminderDeps) -> ReminderReport:
@@ -111,6 +118,8 @@ def _one(incident: Incident, deps: ReminderDeps, report: ReminderReport) -> None
         return
     if incident.status != IncidentStatus.CONTAINED or not incident.slack_ts:
         return
+    if _deleted_elsewhere(incident, deps, report):
+        return
     now = deps.clock.now()
     since_value = incident.deactivated_at or incident.created_at
     waited = now - parse_iso(since_value)
@@ -122,6 +131,38 @@ def _one(incident: Incident, deps: ReminderDeps, report: ReminderReport) -> None
         not incident.reminded_at or now - parse_iso(incident.reminded_at) >= policy.remind_after
     ):
         _remind(incident, deps, report, now, hours)
+
+
+def _deleted_elsewhere(incident: Incident, deps: ReminderDeps, report: ReminderReport) -> bool:
+    """The old key is gone though nobody clicked Delete: close the incident, stop reminding."""
+    if deps.accounts is None or not incident.user_name:
+        return False
+    try:
+        keys = deps.accounts.key_admin(incident.account_id).list_keys(incident.user_name)
+    except KeyNotFoundError:
+        keys = []  # the user is gone, and the key with it
+    except AccessDeniedError:
+        return False  # a member account we cannot reach now: keep reminding
+    if any(k.key_id == incident.key_id for k in keys):
+        return False
+    now = iso(deps.clock.now())
+
+    def close(current: Incident) -> Incident | None:
+        if current.status != IncidentStatus.CONTAINED:
+            return None
+        entry = {"at": now, "by": "leak-responder reminder", "action": "deleted elsewhere"}
+        return replace(
+            current,
+            status=IncidentStatus.DELETED,
+            closed_at=now,
+            closed_by="outside leak-responder",
+            audit=(*current.audit, entry),
+        )
+
+    _update(deps, incident, close)
+    deps.observe("old key deleted outside leak-responder", incident_id=incident.incident_id)
+    report.closed.append(incident.incident_id)
+    return True
 
 
 def _claim(deps: ReminderDeps, incident: Incident, **changes: Any) -> Incident | None:

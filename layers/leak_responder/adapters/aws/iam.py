@@ -20,6 +20,8 @@ from leak_responder.errors import KeyLimitError
 
 # Reading the owner's Slack tags (notify step, reminders).
 OWNER_PERMISSIONS: tuple[str, ...] = ("iam:ListUserTags",)
+# The reminder: owner tags, and whether the old key was deleted outside leak-responder.
+REMINDER_PERMISSIONS: tuple[str, ...] = (*OWNER_PERMISSIONS, "iam:ListAccessKeys")
 
 CONTAINMENT_PERMISSIONS: tuple[str, ...] = (
     "iam:GetAccessKeyLastUsed",
