@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 
+from leak_responder.adapters.aws.clients import ClientFactory
 from leak_responder.adapters.aws.incidents import DynamoIncidentStore
 from leak_responder.adapters.aws.slack_secrets import read_slack_secret
 from leak_responder.adapters.aws.sts import StsAccounts
+from leak_responder.adapters.clock import UtcClock
 from leak_responder.adapters.slack.factory import bot_token, build_message_updater
 from leak_responder.adapters.slack.interactivity import (
     BadSignatureError,
@@ -57,29 +57,6 @@ _STATUS_FOR: tuple[tuple[type[ApprovalError], int], ...] = (
     (ApprovalRefusedError, 409),
     (ApprovalUnavailableError, 503),
 )
-
-
-class _UtcClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
-class ApprovalClientFactory:
-    """``(service, credentials) -> client`` with the approval path's short timeouts."""
-
-    def __init__(self, region: str, session: boto3.session.Session | None = None) -> None:
-        self._session = session or boto3.session.Session(region_name=region)
-        self._region = region
-
-    def __call__(self, service: str, creds: dict[str, str] | None = None) -> Any:
-        kwargs: dict[str, Any] = {"region_name": self._region, "config": APPROVAL_CLIENT_CONFIG}
-        if creds:
-            kwargs.update(
-                aws_access_key_id=creds["AccessKeyId"],
-                aws_secret_access_key=creds["SecretAccessKey"],
-                aws_session_token=creds["SessionToken"],
-            )
-        return self._session.client(service, **kwargs)  # type: ignore[call-overload]
 
 
 @dataclass
@@ -177,7 +154,7 @@ def build_approval_endpoint(
     settings: Settings, factory: Callable[[str, dict[str, str] | None], Any] | None = None
 ) -> ApprovalEndpoint:
     """Wire the endpoint. Nothing here calls AWS; clients and secrets load on first use."""
-    make = factory or ApprovalClientFactory(settings.region)
+    make = factory or ClientFactory(region=settings.region, config=APPROVAL_CLIENT_CONFIG)
     home = settings.home_account_id or str(make("sts", None).get_caller_identity()["Account"])
     accounts = StsAccounts(make, home, settings.member_role_name)
     provider_cache: dict[str, SecretsProvider] = {}
@@ -204,7 +181,7 @@ def build_approval_endpoint(
             _Lazy(lambda: make("dynamodb", None)), settings.incidents_table
         ),
         accounts=accounts,
-        clock=_UtcClock(),
+        clock=UtcClock(),
         policy=ApprovalPolicy(approvers=settings.approvers, team_id=settings.slack_team_id),
         observe=_log,
     )

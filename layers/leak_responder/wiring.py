@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime
 from typing import Any
 
-import boto3
-from botocore.config import Config
-
+from leak_responder.adapters.aws.clients import ClientFactory
 from leak_responder.adapters.aws.cloudtrail import CloudTrailSessionLocator
 from leak_responder.adapters.aws.dlq import DeadLetterQueue
 from leak_responder.adapters.aws.incidents import DynamoIncidentStore
 from leak_responder.adapters.aws.secrets import SecretsManagerStore
 from leak_responder.adapters.aws.sts import StsAccounts
+from leak_responder.adapters.clock import UtcClock
 from leak_responder.adapters.pending import LazyNotifier, PendingNotifier
 from leak_responder.domain.containment import ContainmentDeps, Observer, Policy
 from leak_responder.domain.ports import Notifier
@@ -21,33 +19,14 @@ from leak_responder.errors import ConfigurationError
 from leak_responder.responder import Responder
 from leak_responder.settings import Settings
 
-# Fail fast and let SQS redeliver rather than hold the batch on a slow endpoint.
-CLIENT_CONFIG = Config(
-    connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 3}
-)
-
-
-class UtcClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
-class ClientFactory:
-    """``(service, credentials) -> client`` over one boto3 session."""
-
-    def __init__(self, session: boto3.session.Session | None = None, region: str | None = None):
-        self._session = session or boto3.session.Session(region_name=region)
-        self._region = region or self._session.region_name or "us-east-1"
-
-    def __call__(self, service: str, creds: dict[str, str] | None = None) -> Any:
-        kwargs: dict[str, Any] = {"region_name": self._region, "config": CLIENT_CONFIG}
-        if creds:
-            kwargs.update(
-                aws_access_key_id=creds["AccessKeyId"],
-                aws_secret_access_key=creds["SecretAccessKey"],
-                aws_session_token=creds["SessionToken"],
-            )
-        return self._session.client(service, **kwargs)  # type: ignore[call-overload]
+__all__ = [
+    "ClientFactory",
+    "UtcClock",
+    "build_accounts",
+    "build_containment",
+    "build_responder",
+    "slack_configured",
+]
 
 
 def _slack_notifier(settings: Settings, accounts: StsAccounts) -> Notifier:

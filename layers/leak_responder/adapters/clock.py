@@ -1,0 +1,10 @@
+"""The system clock, behind the domain's Clock port."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+class UtcClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
