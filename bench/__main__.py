@@ -91,6 +91,9 @@ METHOD = """\
   clients (same client config, same hooks) against a moto whose identifiers were seeded the same
   way, so key IDs and conditional writes line up; a replay whose calls end differently from the
   recording is reported. A ratio is therefore the handler's cost over the AWS work it does.
+- **Stack.** Every figure runs against all of template.yaml's resources, created by the
+  sandbox's provisioner under a fixed stack name, and the responder's environment as the
+  template resolves it (Globals merged; Slack variables left out, so no notifier is built).
 - **Figure 1** counts calls with `before-call`/`after-call` hooks; the call that made the key
   Inactive is the first successful `UpdateAccessKey(Status=Inactive)` (or, for an ASIA key,
   the revoke-sessions `PutRolePolicy`/`PutUserPolicy`).

@@ -122,7 +122,7 @@ def _fresh_state(endpoint: str, seed: int) -> tuple[st.Stack, str]:
     """Reset the server, seed its identifiers, provision the stack and one leaked key."""
     _post(f"{endpoint}/moto-api/reset")
     _post(f"{endpoint}/moto-api/seed?a={seed}")
-    stack = st.provision(suffix="bench")
+    stack = st.provision()
     key_id = user_with_key("cold-user", boto3.client("iam", region_name=st.REGION))
     return stack, key_id
 

@@ -57,11 +57,8 @@ def moto_stack(seed: int, member_role: bool = True) -> Iterator[st.Stack]:
 
     with st.patched_env(st.FAKE_CREDENTIALS), mock_aws():
         mock_random.seed(seed)
-        stack = st.provision(suffix="bench")
-        env = dict(stack.env)
-        if member_role:
-            env["MEMBER_ROLE_NAME"] = st.MEMBER_ROLE
-        with st.patched_env({**st.FAKE_CREDENTIALS, **env}):
+        stack = st.provision(member_role)
+        with st.patched_env({**st.FAKE_CREDENTIALS, **stack.env}):
             yield stack
 
 

@@ -1,8 +1,9 @@
-"""The responder's slice of template.yaml on a boto3 endpoint: the incidents table and the queues.
+"""template.yaml's resources on a boto3 endpoint, and the responder's environment as it resolves.
 
-Resources are read from the template itself (table keys and indexes, the redrive count), so the
-bench exercises the same shapes as the deployed stack. It works on in-process moto (``mock_aws``)
-and on a moto server (pass a session whose clients carry ``endpoint_url``).
+The sandbox's provisioner creates every resource of the template (queues, table, KMS key, secrets,
+rules, roles, log groups), so the bench runs against the deployed stack's shapes and the
+responder's own environment, Globals merged. It works on in-process moto (``mock_aws``) and on a
+moto server (``AWS_ENDPOINT_URL``): the session's clients go wherever boto3 is pointed.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,99 +21,65 @@ from typing import Any
 
 import boto3
 
-from leak_responder.template import Resolver, load_template, parameter_defaults, pseudo_parameters
+from leak_responder.sandbox.provisioner import provision as provision_template
 
 ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "template.yaml"
 EVENTS = ROOT / "tests" / "events"
 REGION = "us-east-1"
 HOME = "123456789012"  # moto's default account
 MEMBER = "210987654321"
 MEMBER_ROLE = "LeakResponderMember"
+# Physical names are "<stack name>-<logical ID>": a fixed stack name gives the same table, queue
+# and secret names on every run, so calls recorded in one moto replay in another seeded alike.
+STACK_NAME = "leak-responder-bench"
 
-ClientMaker = Callable[..., Any]
+# The bench measures the handler, not CloudWatch log and metric output to a terminal.
+_MEASURED_ENV = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
 
 
 @dataclass(frozen=True)
 class Stack:
     table: str
-    queue_url: str
     queue_arn: str
     dlq_url: str
     env: dict[str, str]
 
 
-def _resolve(template: dict[str, Any], node: Any) -> Any:
-    refs = {**pseudo_parameters(), **parameter_defaults(template)}
-    return Resolver(template, refs).resolve(node)
+def provision(member_role: bool = False) -> Stack:
+    """Create template.yaml's resources where boto3 points; the responder's environment with them.
 
-
-def provision(client: ClientMaker = boto3.client, suffix: str | None = None) -> Stack:
-    """Create IncidentsTable, LeakQueue and its DLQ as template.yaml declares them.
-
-    A fixed ``suffix`` gives the same names on every run, so recorded calls can be replayed.
+    ``member_role`` sets the template's ``MemberRoleName`` parameter, so the responder may assume
+    the member role in the second account. Slack variables are left out, as in
+    tests/integration: no notifier is built, and the notice stays pending.
     """
-    template = load_template(ROOT / "template.yaml")
-    props = _resolve(template, template["Resources"]["IncidentsTable"]["Properties"])
-    suffix = suffix or uuid.uuid4().hex[:8]
-    table = f"incidents-{suffix}"
-    client("dynamodb", region_name=REGION).create_table(
-        TableName=table,
-        BillingMode=props["BillingMode"],
-        AttributeDefinitions=props["AttributeDefinitions"],
-        KeySchema=props["KeySchema"],
-        GlobalSecondaryIndexes=props["GlobalSecondaryIndexes"],
+    provisioned = provision_template(
+        TEMPLATE,
+        boto3.session.Session(region_name=REGION),
+        {"MemberRoleName": MEMBER_ROLE} if member_role else None,
+        stack_name=STACK_NAME,
     )
-    sqs = client("sqs", region_name=REGION)
-    dlq_url = sqs.create_queue(QueueName=f"dlq-{suffix}")["QueueUrl"]
-    dlq_arn = _arn(sqs, dlq_url)
-    redrive = template["Resources"]["LeakQueue"]["Properties"]["RedrivePolicy"]
-    max_receive = str(_resolve(template, redrive["maxReceiveCount"]))
-    queue_url = sqs.create_queue(
-        QueueName=f"leaks-{suffix}",
-        Attributes={
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive}
-            )
-        },
-    )["QueueUrl"]
     env = {
-        "INCIDENTS_TABLE": table,
-        "DLQ_URL": dlq_url,
-        "MAX_RECEIVE_COUNT": max_receive,
-        "HOME_ACCOUNT_ID": HOME,
-        "SECRET_PREFIX": "leak-responder",
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-        "POWERTOOLS_METRICS_NAMESPACE": "LeakResponderBench",
-        # The bench measures the handler, not CloudWatch log formatting to a terminal.
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
-        "POWERTOOLS_METRICS_DISABLED": "true",
+        name: value
+        for name, value in provisioned.functions["ResponderFunction"].environment.items()
+        if not name.startswith("SLACK_")
     }
-    return Stack(table, queue_url, _arn(sqs, queue_url), dlq_url, env)
-
-
-def _arn(sqs: Any, url: str) -> str:
-    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-    return str(attrs["Attributes"]["QueueArn"])
-
-
-# Variables the bench owns while it runs; restored afterwards.
-_CLEARED = (
-    "AWS_ENDPOINT_URL",
-    "AWS_PROFILE",
-    "SLACK_API_URL",
-    "SLACK_BOT_TOKEN_SECRET",
-    "MEMBER_ROLE_NAME",
-    "DRY_RUN",
-    "PROTECTED_PRINCIPALS",
-)
+    env.update(AWS_REGION=REGION, AWS_DEFAULT_REGION=REGION, **_MEASURED_ENV)
+    return Stack(
+        table=provisioned.name("IncidentsTable"),
+        queue_arn=provisioned.arn("LeakQueue"),
+        dlq_url=provisioned.url("LeakDLQ"),
+        env=env,
+    )
 
 
 @contextmanager
 def patched_env(values: dict[str, str]) -> Iterator[None]:
+    """``values`` over the current environment, without endpoint, profile or Slack variables."""
     saved = dict(os.environ)
-    for name in _CLEARED:
-        os.environ.pop(name, None)
+    for name in list(os.environ):
+        if name in ("AWS_ENDPOINT_URL", "AWS_PROFILE") or name.startswith("SLACK_"):
+            del os.environ[name]
     os.environ.update(values)
     try:
         yield
@@ -129,12 +96,12 @@ FAKE_CREDENTIALS = {
 }
 
 
-def member_client(service: str, client: ClientMaker = boto3.client) -> Any:
+def member_client(service: str) -> Any:
     """A client acting in the second moto account through the member role."""
-    creds = client("sts", region_name=REGION).assume_role(
+    creds = boto3.client("sts", region_name=REGION).assume_role(
         RoleArn=f"arn:aws:iam::{MEMBER}:role/{MEMBER_ROLE}", RoleSessionName="bench-setup"
     )["Credentials"]
-    return client(
+    return boto3.client(
         service,
         region_name=REGION,
         aws_access_key_id=creds["AccessKeyId"],
