@@ -1,16 +1,16 @@
 """Counting and recording AWS API calls with botocore's event hooks, and replaying them.
 
-The handler's clients come from ``wiring.ClientFactory``. ``RecordingFactory`` is that factory
-with hooks registered on the event emitter of every client it builds (a client copies its
-session's emitter when it is created, and registering per client also tells us which
-credentials, hence which account, each call used). Nothing in the handler changes: the bench
-passes this factory to ``build_responder`` exactly as the handler module's ``responder_for``
-would pass the default one.
+The handler's clients come from ``ClientFactory``. ``RecordingFactory`` is that factory with
+hooks registered on the event emitter of every client it builds (a client copies its session's
+emitter when it is created, and registering per client also tells us which credentials, hence
+which account, each call used). Nothing in the handler changes: the bench passes this factory to
+``build_responder`` exactly as the handler module's ``responder_for`` would pass the default one.
 
-The recorded calls double as the floor: ``replay`` makes the same API calls, with the same
-parameters, in the same order, straight from boto3 clients, against a moto whose random
-identifiers were seeded the same way, so key IDs, credentials and conditional writes line up.
-Whatever the handler takes beyond the replay is the handler's own cost.
+The recorded calls double as the floor: ``Replayer`` makes the same API calls, with the same
+parameters, in the same order, straight from clients of the same factory (same config, same
+hooks), against a moto whose random identifiers were seeded the same way, so key IDs,
+credentials and conditional writes line up. Whatever the handler takes beyond the replay is the
+handler's own cost.
 """
 
 from __future__ import annotations
@@ -28,15 +28,13 @@ from typing import Any
 
 import boto3
 from botocore import xform_name
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
+# Only the factory's module (boto3 and botocore): the replay process does not load the handler's
+# package, whose import cost and memory are part of what it is compared against.
+from leak_responder.adapters.aws.clients import ClientFactory
+
 ROOT = Path(__file__).resolve().parents[1]
-# The same client settings as wiring.CLIENT_CONFIG (the floor must not import the layer, whose
-# import cost is part of what it is compared against).
-FLOOR_CLIENT_CONFIG = Config(
-    connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 3}
-)
 
 # The calls that contain a key: UpdateAccessKey to Inactive for an AKIA key, the revoke-older-
 # sessions inline policy for an ASIA key.
@@ -101,28 +99,30 @@ def _contains(call: Call) -> bool:
     return call.operation != "UpdateAccessKey" or call.params.get("Status") == "Inactive"
 
 
-class Replayer:
-    """Makes recorded calls straight from boto3 clients built the way the handler builds them."""
+class RecordingFactory(ClientFactory):
+    """``ClientFactory`` whose clients report every call to a CallLog.
 
-    def __init__(self, region: str, log: CallLog | None = None) -> None:
-        self._session = boto3.session.Session(region_name=region)
-        self._region = region
-        self._log = log
-        self._clients: dict[tuple[str, str | None], Any] = {}
+    Hooks go on each client's own emitter (a client copies its session's emitter when it is
+    built), which also tells the log which credentials, hence which account, a call used. The
+    handler's responder and the replay both build their clients here, so both pay for the hooks.
+    """
 
-    def _factory(self, service: str, creds: dict[str, str] | None) -> Any:
-        kwargs: dict[str, Any] = {"region_name": self._region, "config": FLOOR_CLIENT_CONFIG}
-        if creds:
-            kwargs.update(
-                aws_access_key_id=creds["AccessKeyId"],
-                aws_secret_access_key=creds["SecretAccessKey"],
-                aws_session_token=creds["SessionToken"],
-            )
-        client = self._session.client(service, **kwargs)  # type: ignore[call-overload]
-        if self._log is not None:
-            # The same hooks as on the handler's clients, so both sides pay for them.
-            self._log.hook(client.meta.events, creds)
+    def __init__(self, log: CallLog, region: str) -> None:
+        super().__init__(boto3.session.Session(region_name=region), region)
+        self.log = log
+
+    def __call__(self, service: str, creds: dict[str, str] | None = None) -> Any:
+        client = super().__call__(service, creds)
+        self.log.hook(client.meta.events, creds)
         return client
+
+
+class Replayer:
+    """Makes recorded calls straight from clients built the way the handler builds them."""
+
+    def __init__(self, region: str, log: CallLog) -> None:
+        self._factory = RecordingFactory(log, region)
+        self._clients: dict[tuple[str, str | None], Any] = {}
 
     def warm(self, calls: Iterable[Call]) -> None:
         """Build every client up front: the handler under test is warm too."""

@@ -22,7 +22,7 @@ from typing import Any
 import boto3
 
 from bench import stack as st
-from bench.calls import Call, CallLog, Replayer, from_json, load_handler, to_json
+from bench.calls import Call, CallLog, RecordingFactory, Replayer, from_json, load_handler, to_json
 from bench.table import Row, median_ms, row
 
 CHILD = [sys.executable, "-m", "bench.containment_bench"]
@@ -74,15 +74,13 @@ def recorded_handler() -> Iterator[tuple[Any, CallLog]]:
     ``responder_for`` is the handler's seam for building the responder (lru-cached on the
     settings); the bench swaps it for one that passes ``build_responder`` our factory.
     """
-    from bench.recording import RecordingFactory
     from leak_responder.observability import logger
     from leak_responder.settings import Settings
     from leak_responder.wiring import build_responder
 
     handler = load_handler()
     log = CallLog()
-    session = boto3.session.Session(region_name=st.REGION)
-    responder = build_responder(Settings.from_env(), RecordingFactory(log, session, st.REGION))
+    responder = build_responder(Settings.from_env(), RecordingFactory(log, st.REGION))
     original = handler.responder_for
     setattr(handler, "responder_for", lambda _settings: responder)  # noqa: B010 (a module)
     # Log records are still formatted (a real cost in Lambda), just not printed to the terminal.
@@ -109,7 +107,7 @@ def figure_calls(cfg: Config) -> Report:
     report = Report()
     with moto_stack(cfg.seed) as stack, recorded_handler() as (handler, log):
         iam = boto3.client("iam", region_name=st.REGION)
-        member_iam = st.member_client("iam")
+        member_iam = st.member_iam()
         iam.create_role(RoleName="deploy", AssumeRolePolicyDocument="{}")
         named, unnamed, bare = (user_with_key(f"user-{i}", iam) for i in range(3))
         member_1, member_2 = (user_with_key(f"member-{i}", member_iam) for i in range(2))
@@ -280,7 +278,7 @@ def burst_plan(cfg: Config) -> list[tuple[int, str]]:
 def _burst_keys(cfg: Config) -> list[tuple[str, str, str]]:
     """(account, user, key id) for each key; every tenth lives in the member account."""
     iam = boto3.client("iam", region_name=st.REGION)
-    member_iam = st.member_client("iam")
+    member_iam = st.member_iam()
     keys = []
     for i in range(cfg.burst_keys):
         account, client = (st.MEMBER, member_iam) if i % 10 == 9 else (st.HOME, iam)
@@ -338,7 +336,7 @@ def _verify_burst(
 ) -> dict[str, Any]:
     from boto3.dynamodb.types import TypeDeserializer
 
-    iam = {st.HOME: boto3.client("iam", region_name=st.REGION), st.MEMBER: st.member_client("iam")}
+    iam = {st.HOME: boto3.client("iam", region_name=st.REGION), st.MEMBER: st.member_iam()}
     ddb = boto3.client("dynamodb", region_name=st.REGION)
     sqs = boto3.client("sqs", region_name=st.REGION)
     # Every message is a sighting on its key's incident, except a quarantine event met after its

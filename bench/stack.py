@@ -96,13 +96,13 @@ FAKE_CREDENTIALS = {
 }
 
 
-def member_client(service: str) -> Any:
-    """A client acting in the second moto account through the member role."""
+def member_iam() -> Any:
+    """An IAM client acting in the second moto account through the member role."""
     creds = boto3.client("sts", region_name=REGION).assume_role(
         RoleArn=f"arn:aws:iam::{MEMBER}:role/{MEMBER_ROLE}", RoleSessionName="bench-setup"
     )["Credentials"]
     return boto3.client(
-        service,
+        "iam",
         region_name=REGION,
         aws_access_key_id=creds["AccessKeyId"],
         aws_secret_access_key=creds["SecretAccessKey"],
