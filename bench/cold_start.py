@@ -29,6 +29,7 @@ from bench import stack as st
 from bench.calls import CallLog, to_json
 from bench.containment_bench import Config, Report, recorded_handler, user_with_key
 from bench.table import median_ms, row
+from leak_responder.adapters.aws.clients import CLIENT_CONFIG
 
 HANDLER_CHILD = r"""
 import time
@@ -62,7 +63,7 @@ from botocore import xform_name
 from botocore.config import Config
 from botocore.exceptions import ClientError
 imported = time.perf_counter()
-config = Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 3})
+config = Config(**json.loads(sys.argv[2]))
 session = boto3.session.Session(region_name="us-east-1")
 calls = json.loads(open(sys.argv[1]).read())
 clients, mismatches = {}, 0
@@ -88,6 +89,12 @@ end = time.perf_counter()
 print(json.dumps({"import": imported - start, "total": end - start, "mismatches": mismatches,
                   "modules": sorted({m.split(".")[0] for m in sys.modules})}))
 """
+
+
+# The handler's client settings, handed to the floor child, which imports only boto3.
+_CLIENT_CONFIG = json.dumps(
+    {name: getattr(CLIENT_CONFIG, name) for name in ("connect_timeout", "read_timeout", "retries")}
+)
 
 
 def _free_port() -> int:
@@ -183,7 +190,7 @@ def figure_cold_start(cfg: Config) -> Report:
             handler_runs.append(_child(HANDLER_CHILD, [app, str(event_file)], env))
             with st.patched_env({**st.FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint}):
                 _fresh_state(endpoint, cfg.seed)
-            floor_runs.append(_child(FLOOR_CHILD, [str(calls_file)], env))
+            floor_runs.append(_child(FLOOR_CHILD, [str(calls_file), _CLIENT_CONFIG], env))
         with st.patched_env({**st.FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint}):
             _fresh_state(endpoint, cfg.seed)
         app = str(st.ROOT / "functions" / "responder" / "app.py")
