@@ -13,7 +13,7 @@ from leak_responder.reminder_job import build_reminder
 from leak_responder.settings import Settings
 
 
-def _observe(event: str, **fields: Any) -> None:
+def _observe(event: str, /, **fields: Any) -> None:
     logger.info(event, extra=fields)
 
 

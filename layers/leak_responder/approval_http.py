@@ -188,7 +188,7 @@ def build_approval_endpoint(
     return ApprovalEndpoint(settings, deps, signing_secret, updater)
 
 
-def _log(event: str, **fields: Any) -> None:
+def _log(event: str, /, **fields: Any) -> None:
     logger.info(event, extra=fields)
 
 

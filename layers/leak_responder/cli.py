@@ -139,7 +139,7 @@ class StepPrinter:
         self.started = time.monotonic()
         self.events: list[tuple[str, dict[str, Any]]] = []
 
-    def __call__(self, event: str, fields: dict[str, Any]) -> None:
+    def __call__(self, event: str, /, **fields: Any) -> None:
         self.events.append((event, dict(fields)))
         elapsed_ms = (time.monotonic() - self.started) * 1000
         now = datetime.now(UTC).strftime("%H:%M:%S.%f")[:-3]

@@ -66,7 +66,7 @@ class World:
             "notifier": self.notifier,
             "clock": self.clock,
             "policy": self.policy,
-            "observe": lambda event, _fields: self.events.append(event),
+            "observe": lambda event, **_fields: self.events.append(event),
         }
         values.update(overrides)
         return ContainmentDeps(**values)

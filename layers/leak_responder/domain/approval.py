@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
 from leak_responder.domain.incidents import update_incident
 from leak_responder.domain.model import Incident, IncidentStatus, Step, iso, parse_iso
+from leak_responder.domain.observe import Observer, ignore
 from leak_responder.domain.ports import Accounts, Clock, IncidentStore, KeyAdmin
 from leak_responder.errors import (
     AccessDeniedError,
@@ -75,20 +75,13 @@ class ApprovalPolicy:
     team_id: str | None = None  # when set, clicks from any other workspace are refused
 
 
-def _ignore(event: str, **fields: Any) -> None:
-    return None
-
-
-Observer = Callable[..., None]
-
-
 @dataclass(frozen=True)
 class ApprovalDeps:
     incidents: IncidentStore
     accounts: Accounts
     clock: Clock
     policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
-    observe: Observer = _ignore
+    observe: Observer = ignore
 
 
 @dataclass(frozen=True)

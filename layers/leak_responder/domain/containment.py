@@ -34,6 +34,7 @@ from leak_responder.domain.model import (
     iso,
     parse_iso,
 )
+from leak_responder.domain.observe import Observer, ignore
 from leak_responder.domain.ports import (
     Accounts,
     Clock,
@@ -62,12 +63,6 @@ CLOCK_SKEW = timedelta(seconds=30)
 # The description tag that step 8 puts on a replacement key, keyed by its key ID.
 REPLACEMENT_TAG_PREFIX = "leak-responder: replaces "
 
-Observer = Callable[[str, dict[str, Any]], None]
-
-
-def _ignore(_event: str, _fields: dict[str, Any]) -> None:
-    return None
-
 
 @dataclass(frozen=True)
 class Policy:
@@ -93,7 +88,7 @@ class ContainmentDeps:
     notifier: Notifier
     clock: Clock
     policy: Policy = field(default_factory=Policy)
-    observe: Observer = _ignore
+    observe: Observer = ignore
 
 
 @dataclass(frozen=True)
@@ -343,7 +338,7 @@ class _Run:
             ours = info.key_id != self.key.key_id and info.created_at >= claimed_at - CLOCK_SKEW
             if ours and admin.owner_of(info.key_id).last_used_at is None:
                 admin.delete_key(user, info.key_id)
-                self._observe("orphaned replacement deleted", key_id=info.key_id)
+                self._observe("orphaned replacement deleted", orphan_key_id=info.key_id)
                 continue
             kept.append(info)
         return kept
@@ -540,4 +535,4 @@ class _Run:
             raise TransientError(str(exc)) from exc
 
     def _observe(self, event: str, **fields: Any) -> None:
-        self.deps.observe(event, {"key_id": self.key.key_id, **fields})
+        self.deps.observe(event, key_id=self.key.key_id, **fields)

@@ -27,6 +27,7 @@ from leak_responder.domain.model import (
     iso,
     parse_iso,
 )
+from leak_responder.domain.observe import Observer, ignore
 from leak_responder.domain.ports import Accounts, Clock, IncidentStore, NotificationReceipt
 from leak_responder.errors import (
     AccessDeniedError,
@@ -43,13 +44,6 @@ class ReminderNotifier(Protocol):
     def escalate(self, incident: Incident, waited_hours: float) -> str | None:
         """Returns the ts of a new security-channel copy, if it had to post one."""
         ...
-
-
-def _ignore(event: str, **fields: Any) -> None:
-    return None
-
-
-Observer = Callable[..., None]
 
 
 @dataclass(frozen=True)
@@ -90,7 +84,7 @@ class ReminderDeps:
     notifier: ReminderNotifier
     clock: Clock
     policy: ReminderPolicy = field(default_factory=ReminderPolicy)
-    observe: Observer = _ignore
+    observe: Observer = ignore
     # To notice an old key deleted outside leak-responder (the console, a script); without it
     # such incidents are reminded about until someone clicks Delete.
     accounts: Accounts | None = None

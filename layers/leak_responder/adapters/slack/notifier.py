@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
 from typing import Any
 
 from slack_sdk import WebClient
@@ -30,6 +29,7 @@ from leak_responder.adapters.slack.messages import (
     reminder_message,
 )
 from leak_responder.domain.model import Incident, IncidentStatus, PrincipalType
+from leak_responder.domain.observe import Observer
 from leak_responder.domain.ports import Accounts, NotificationReceipt
 from leak_responder.errors import (
     AccessDeniedError,
@@ -42,10 +42,8 @@ logger = logging.getLogger(__name__)
 
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 
-Observer = Callable[..., None]
 
-
-def _log(event: str, **fields: Any) -> None:
+def _log(event: str, /, **fields: Any) -> None:
     logger.info(event, extra=fields)
 
 
