@@ -28,6 +28,7 @@ format: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	$(BIN)/mypy bench
 	# Every handler is a module named app: check them one at a time.
 	for f in functions/*/app.py; do $(BIN)/mypy --strict "$$f" || exit 1; done
 
