@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import subprocess
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -234,7 +235,18 @@ def test_runtime_is_a_current_python_and_layer_builds_the_package(
     assert re.fullmatch(r"python3\.(1[2-9]|[2-9]\d)", runtime)
     layer = resources["SharedLayer"]
     assert layer["Properties"]["ContentUri"] == "layers/"
-    assert layer["Metadata"]["BuildMethod"] == runtime
+    assert layer["Properties"]["CompatibleRuntimes"] == [runtime]
+    # A makefile build, so the layer ships the package's bytecode (layers/Makefile).
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    plan = subprocess.run(
+        ["make", "-n", "-C", str(ROOT / "layers"), "build-SharedLayer", "ARTIFACTS_DIR=/out"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "pip install --quiet -r requirements.txt -t \"/out/python\"" in plan
+    assert "cp -R leak_responder \"/out/python/\"" in plan
+    assert "compileall -q \"/out/python/leak_responder\"" in plan
     assert (ROOT / "layers" / "leak_responder" / "__init__.py").is_file()
     requirements = (ROOT / "layers" / "requirements.txt").read_text(encoding="utf-8")
     pinned = {
