@@ -388,3 +388,37 @@ def test_no_secret_leaks_into_responses_or_slack(
     everything = json.dumps([ok, bad, standin.calls()])
     for value in (signing_secret, token, contained["secret"]):
         assert value not in everything
+
+
+@pytest.mark.parametrize(
+    ("action", "clicker"), [(DELETE_ACTION_ID, OWNER_SLACK), (REACTIVATE_ACTION_ID, APPROVER)]
+)
+def test_every_aws_call_made_is_granted_to_its_function(
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    approval: Any,
+    signing_secret: str,
+    standin: SlackStandIn,
+    action: str,
+    clicker: str,
+) -> None:
+    """The declared permissions (adapters' PERMISSIONS, which test_template holds equal to the
+    template's grants) cover what the code really calls: contain with Slack, then a click."""
+    from leak_responder.adapters.permissions import permissions_for
+    from tests.aws_calls import ActionRecorder
+
+    calls = ActionRecorder(monkeypatch)
+    calls.wrap(load_handler("responder"), "ResponderFunction")
+    calls.wrap(approval, "ApprovalFunction")
+    contained = request.getfixturevalue("contained")
+    response = click(
+        approval, signing_secret, contained["incident"], clicker, action, standin=standin
+    )
+    assert response["statusCode"] == 200, response
+    assert {"iam:UpdateAccessKey", "iam:ListUserTags", "secretsmanager:GetSecretValue"} <= (
+        calls.actions["ResponderFunction"]
+    )
+    assert {"dynamodb:Query", "iam:UpdateAccessKey"} & calls.actions["ApprovalFunction"]
+    for function, actions in calls.actions.items():
+        undeclared = actions - permissions_for(function)
+        assert not undeclared, f"{function} calls {sorted(undeclared)} without a grant"

@@ -155,16 +155,7 @@ def test_key_in_a_second_account_is_contained_through_the_member_role(
     stack: Stack, handler: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     member = "210987654321"
-    creds = boto3.client("sts", region_name=REGION).assume_role(
-        RoleArn=f"arn:aws:iam::{member}:role/LeakResponderMember", RoleSessionName="setup"
-    )["Credentials"]
-    member_iam = boto3.client(
-        "iam",
-        region_name=REGION,
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
+    member_iam = _member_iam(member)
     member_iam.create_user(UserName="carol")
     key_id = member_iam.create_access_key(UserName="carol")["AccessKey"]["AccessKeyId"]
     monkeypatch.setenv("MEMBER_ROLE_NAME", "LeakResponderMember")
@@ -248,3 +239,71 @@ def test_mixed_batch_reports_only_the_failed_record(stack: Stack, handler: Any) 
     assert response == {"batchItemFailures": []}
     assert len(dlq_messages(stack)) == 1
     assert incident(stack, key_id)["sighting_count"] == 2
+
+
+def test_every_aws_call_of_every_path_is_granted(
+    stack: Stack, handler: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Named and unnamed users, unknown account, a role's session key, a member account, an
+    unknown key, a quarantine event and a rejected message: nothing outside the declared grants
+    (which test_template holds equal to template.yaml's)."""
+    from leak_responder.adapters.permissions import permissions_for
+    from tests.aws_calls import ActionRecorder
+
+    monkeypatch.setenv("MEMBER_ROLE_NAME", "LeakResponderMember")
+    member_iam = _member_iam("210987654321")
+    member_iam.create_user(UserName="carol")
+    member_key = member_iam.create_access_key(UserName="carol")["AccessKey"]["AccessKeyId"]
+    stack.iam().create_role(RoleName="deploy", AssumeRolePolicyDocument="{}")
+    session = load_event("guardduty_assumed_role")
+    session["detail"]["resource"]["accessKeyDetails"].update(
+        accessKeyId="ASIA" + "R" * 16, userName="deploy", userType="AssumedRole"
+    )
+    session["detail"]["accountId"] = HOME
+    quarantine = load_event("cloudtrail_quarantine_v3")
+    quarantine["detail"]["requestParameters"]["userName"] = "dave"
+    quarantine["detail"]["recipientAccountId"] = HOME
+    quarantine["account"] = HOME
+    user_with_key(stack, "dave")
+    scanner = load_event("scanner_v1")
+    scanner.update(key_id=user_with_key(stack, "erin"), account_id=None)
+    bodies = [
+        health_event(user_with_key(stack, "alice")),
+        health_event(user_with_key(stack, "bob"), user=None),
+        json.dumps(scanner),
+        json.dumps(session),
+        health_event(member_key, user="carol", account="210987654321"),
+        health_event("AKIA" + "Q" * 16, user=None),
+        json.dumps(quarantine),
+        "not json",
+    ]
+    calls = ActionRecorder(monkeypatch)
+    calls.wrap(handler, "ResponderFunction")
+    for body in bodies:
+        assert run(handler, stack, [body]) == {"batchItemFailures": []}, body[:80]
+    made = calls.actions["ResponderFunction"]
+    assert {
+        "iam:UpdateAccessKey",
+        "iam:GetAccessKeyLastUsed",
+        "iam:PutRolePolicy",
+        "sts:AssumeRole",
+        "sts:GetAccessKeyInfo",
+        "sqs:SendMessage",
+        "secretsmanager:CreateSecret",
+    } <= made
+    assert not made - permissions_for("ResponderFunction"), sorted(
+        made - permissions_for("ResponderFunction")
+    )
+
+
+def _member_iam(account: str) -> Any:
+    creds = boto3.client("sts", region_name=REGION).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/LeakResponderMember", RoleSessionName="setup"
+    )["Credentials"]
+    return boto3.client(
+        "iam",
+        region_name=REGION,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )

@@ -1,0 +1,48 @@
+"""Record the AWS API calls a Lambda handler makes, as IAM actions, to compare with its grants.
+
+Every botocore client call in the process goes through ``BaseClient._make_api_call``, whoever
+built the client (our ClientFactory, Powertools Parameters). Only calls made while a wrapped
+handler runs are recorded, so a test's own set-up calls do not count.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import pytest
+from botocore.client import BaseClient
+
+
+class ActionRecorder:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.actions: dict[str, set[str]] = defaultdict(set)
+        self._function: str | None = None
+        original = BaseClient._make_api_call
+        recorder = self
+
+        def record(client: BaseClient, operation: str, params: Any) -> Any:
+            if recorder._function is not None:
+                prefix = client.meta.service_model.signing_name
+                recorder.actions[recorder._function].add(f"{prefix}:{operation}")
+            return original(client, operation, params)
+
+        monkeypatch.setattr(BaseClient, "_make_api_call", record)
+        self._monkeypatch = monkeypatch
+
+    def wrap(self, module: ModuleType, function_logical_id: str) -> None:
+        """Record what ``module.lambda_handler`` calls, as ``function_logical_id``."""
+        handler: Callable[..., Any] = module.lambda_handler
+
+        @functools.wraps(handler)
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            self._function = function_logical_id
+            try:
+                return handler(*args, **kwargs)
+            finally:
+                self._function = None
+
+        self._monkeypatch.setattr(module, "lambda_handler", recorded)
