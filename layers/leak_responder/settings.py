@@ -22,6 +22,9 @@ class Settings:
     home_account_id: str = ""
     dlq_url: str | None = None
     max_receive_count: int = 5
+    # The queue CI scanners may write to: records from it may only be scanner findings, so a
+    # scanner principal cannot forge an AWS event (which can name any user or role).
+    scanner_queue_arn: str | None = None
     dry_run: bool = False
     # User names, role names or ARNs that are never touched automatically (break-glass users,
     # the responder's own role); a match alerts instead.
@@ -61,6 +64,7 @@ class Settings:
             home_account_id=env.get("HOME_ACCOUNT_ID", ""),
             dlq_url=env.get("DLQ_URL") or None,
             max_receive_count=max_receive,
+            scanner_queue_arn=env.get("SCANNER_QUEUE_ARN") or None,
             dry_run=env.get("DRY_RUN", "false").strip().lower() in _TRUE,
             protected_principals=_csv(env.get("PROTECTED_PRINCIPALS"))
             | _csv(env.get("OWN_ROLE_NAMES")),

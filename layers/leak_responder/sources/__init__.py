@@ -29,15 +29,28 @@ from leak_responder.sources import (  # noqa: F401  (each module registers its n
 from leak_responder.sources._common import Envelope, clip, parse_time, preview
 from leak_responder.sources.registry import event_types, for_event, for_schema, schemas
 
-__all__ = ["event_types", "normalise", "schemas"]
+__all__ = ["SCANNER_ONLY_REASON", "event_types", "normalise", "schemas"]
+
+
+SCANNER_ONLY_REASON = "only scanner findings are accepted on the scanner queue"
 
 
 def normalise(
-    body: str | bytes | Mapping[str, Any], *, received_at: datetime | None = None
+    body: str | bytes | Mapping[str, Any],
+    *,
+    received_at: datetime | None = None,
+    scanner_only: bool = False,
 ) -> list[Report]:
-    """The records in one queue message, deduplicated, never empty; or RejectedMessageError."""
+    """The records in one queue message, deduplicated, never empty; or RejectedMessageError.
+
+    ``scanner_only`` is for messages from a queue that scanner principals may write to: an
+    EventBridge event there is a forgery (it could name any user or role), so only a scanner
+    message is read.
+    """
     received = _aware(received_at) if received_at is not None else utcnow()
     message = _parse(body)
+    if scanner_only and (_is_event(message) or "schema" not in message):
+        raise RejectedMessageError(SCANNER_ONLY_REASON)
     if _is_event(message):
         reports = _normalise_event(message, received)
     elif "schema" in message:
