@@ -1,8 +1,9 @@
 """The responder's record handler: one SQS message in, every key in it contained.
 
 Failure policy, so that nothing is lost and nothing loops:
-- a message that can never succeed (unparseable, unknown source or schema, bad key ID) goes
-  straight to the DLQ with a ``reason`` attribute and is acknowledged;
+- a message that can never succeed (unparseable, unknown source or schema, bad key ID, or
+  anything but a scanner finding on the scanner queue) goes straight to the DLQ with a
+  ``reason`` attribute and is acknowledged;
 - anything else that fails is retried through ``batchItemFailures``; on the queue's last
   receive it goes to the DLQ with the reason instead of being redriven without one;
 - a notice that failed (Slack down, rate limited) is retried with the message until the last
@@ -34,10 +35,20 @@ class DeadLetters(Protocol):
 
 
 class Responder:
-    def __init__(self, deps: ContainmentDeps, dead_letters: DeadLetters, max_receive_count: int):
+    def __init__(
+        self,
+        deps: ContainmentDeps,
+        dead_letters: DeadLetters,
+        max_receive_count: int,
+        *,
+        scanner_queue_arn: str | None = None,
+    ):
         self.deps = deps
         self.dead_letters = dead_letters
         self.max_receive_count = max_receive_count
+        # Scanner principals may write to this queue only; what comes from it is held to the
+        # scanner schema (IAM decides who writes where, the source ARN says where it came from).
+        self.scanner_queue_arn = scanner_queue_arn
 
     def handle_record(self, record: SQSRecord) -> None:
         receive_count = int(record.attributes.approximate_receive_count or 1)
@@ -45,7 +56,11 @@ class Responder:
         last_try = receive_count >= self.max_receive_count
         logger.append_keys(message_id=record.message_id, receive_count=receive_count)
         try:
-            reports = normalise(record.body, received_at=received_at)
+            reports = normalise(
+                record.body,
+                received_at=received_at,
+                scanner_only=self._from_scanner_queue(record),
+            )
         except RejectedMessageError as exc:
             self._dead_letter(record, exc.reason, receive_count, rejected=True)
             return
@@ -70,6 +85,9 @@ class Responder:
             raise
         finally:
             logger.remove_keys(["key_id", "source", "incident_id"])
+
+    def _from_scanner_queue(self, record: SQSRecord) -> bool:
+        return bool(self.scanner_queue_arn) and record.event_source_arn == self.scanner_queue_arn
 
     def _record_outcome(self, outcome: Outcome, received_at: datetime) -> None:
         incident = outcome.incident

@@ -86,7 +86,12 @@ def build_responder(settings: Settings, factory: ClientFactory | None = None) ->
     dlq = DeadLetterQueue(
         _Lazy(lambda: accounts.client("sqs", accounts.home_account_id)), settings.dlq_url
     )
-    return Responder(build_containment(settings, accounts), dlq, settings.max_receive_count)
+    return Responder(
+        build_containment(settings, accounts),
+        dlq,
+        settings.max_receive_count,
+        scanner_queue_arn=settings.scanner_queue_arn,
+    )
 
 
 def _caller_account(factory: ClientFactory) -> str:
