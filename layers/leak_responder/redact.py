@@ -1,4 +1,9 @@
-"""Scrubbing for anything that leaves the process in free form (DLQ bodies, log fields)."""
+"""Scrubbing for anything that leaves the process in free form (DLQ bodies, log fields), and
+for URLs copied from untrusted input into evidence that Slack and the incident table show.
+
+Every pattern here is anchored on a literal (``://``, ``?``/``&``, a token start) so that it
+stays linear on hostile input: these run on message bodies of up to 256 KiB.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,9 @@ import json
 import re
 from typing import Any
 
-# An AWS secret access key is 40 characters of base64; nothing we keep needs such a token intact.
-_SECRET_LIKE = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])")
+# An AWS secret access key is 40 characters of [A-Za-z0-9/+]; nothing we keep needs such a
+# token intact. `=` is not one of them: it bounds the secret in `aws_secret_access_key=...`.
+_SECRET_LIKE = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])")
 _HEX = re.compile(r"^[0-9a-f]{40}$")
 # Field names whose values are credentials whatever they look like.
 _SECRET_FIELD = re.compile(r"secret|password|passwd|token|credential", re.IGNORECASE)
@@ -41,3 +47,32 @@ def redact_secrets(text: str) -> str:
     if not isinstance(parsed, dict | list):
         return _SECRET_LIKE.sub(_scrub, text)
     return json.dumps(_walk(parsed))
+
+
+# Userinfo of a URL with a scheme: from "://" to the last "@" before the path, query or
+# fragment, so a password with an unencoded "@" goes too. Git accepts a token as the user
+# alone (https://TOKEN@github.com/...), so the user goes as well, not just the password.
+_USERINFO = re.compile(r"://[^\s/?#]*@")
+# The scp-like git form with a password, user:secret@host:path (plain git@host:path is kept).
+_SCP_USERINFO = re.compile(
+    r"(?<![^\s\"'(<>,;])[\w.+~-]+:[^\s/@\"'<>]*@(?=[A-Za-z0-9][A-Za-z0-9.-]*(?::|/))"
+)
+# Query parameters that make a presigned URL work (S3 SigV4 and SigV2, CloudFront, GCS, Azure
+# SAS): whoever reads them can use the URL, or learns a session token.
+_SIGNED_PARAM = re.compile(
+    r"([?&](?:X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|Signature|AWSAccessKeyId"
+    r"|X-Goog-Signature|X-Goog-Credential|sig)=)[^&#\s]*",
+    re.IGNORECASE,
+)
+REDACTED_PARAM = "REDACTED"
+
+
+def safe_url(text: str) -> str:
+    """``text`` with every URL in it stripped of userinfo (``user:password@``) and of the
+    values of presigned-URL parameters. Anything that is not a URL is left as it is."""
+    if "@" in text:
+        text = _USERINFO.sub("://", text)
+        text = _SCP_USERINFO.sub("", text)
+    if "=" in text:
+        text = _SIGNED_PARAM.sub(rf"\g<1>{REDACTED_PARAM}", text)
+    return text

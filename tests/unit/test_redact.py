@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import json
+import secrets
 
 import pytest
 
-from leak_responder.redact import REDACTED, redact_secrets
+from leak_responder.redact import REDACTED, redact_secrets, safe_url
 from tests.fakes import fake_secret
 
 
@@ -30,3 +31,172 @@ def test_secret_named_json_fields_are_redacted_whatever_their_shape(field: str) 
 def test_plain_json_is_unchanged() -> None:
     body = {"schema": "x", "location": {"path": "a.env", "line": 3}}
     assert json.loads(redact_secrets(json.dumps(body))) == body
+
+
+# --- secrets written next to their name --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        pytest.param("aws_secret_access_key={s}", id="key=secret"),
+        pytest.param("aws_secret_access_key={s}\n", id="key=secret-newline"),
+        pytest.param("AWS_SECRET_ACCESS_KEY: {s}", id="key: secret"),
+        pytest.param("aws_secret_access_key:{s}", id="key:secret"),
+        pytest.param("export AWS_SECRET_ACCESS_KEY='{s}'", id="shell-quoted"),
+        pytest.param("--secret={s}=", id="trailing-equals"),
+    ],
+)
+def test_secret_written_next_to_its_name_is_redacted(template: str) -> None:
+    secret = fake_secret()
+    scrubbed = redact_secrets(template.format(s=secret))
+    assert secret not in scrubbed
+    assert REDACTED in scrubbed
+
+
+def test_secret_as_a_json_value_is_redacted() -> None:
+    # Given the secret under a field whose name does not say "secret"
+    secret = fake_secret()
+    body = json.dumps({"key_id": "AKIA" + "B" * 16, "value": secret})
+
+    # When redacted, Then the value goes and the JSON stays JSON
+    assert json.loads(redact_secrets(body)) == {"key_id": "AKIA" + "B" * 16, "value": REDACTED}
+
+
+def test_secret_inside_a_longer_json_string_value_is_redacted() -> None:
+    secret = fake_secret()
+    body = json.dumps({"error": f"bad line: aws_secret_access_key={secret} in .env"})
+    assert json.loads(redact_secrets(body)) == {
+        "error": f"bad line: aws_secret_access_key={REDACTED} in .env"
+    }
+
+
+def test_secret_in_text_that_is_not_json_is_redacted_in_json_form() -> None:
+    # A truncated JSON body is text: the secret inside '"key":"SECRET"' must still go.
+    secret = fake_secret()
+    text = f'{{"aws_secret_access_key":"{secret}", "trunc'
+    scrubbed = redact_secrets(text)
+    assert secret not in scrubbed
+    assert scrubbed == f'{{"aws_secret_access_key":"{REDACTED}", "trunc'
+
+
+def test_commit_id_after_an_equals_sign_is_kept() -> None:
+    commit = "0123456789abcdef" * 2 + "01234567"
+    assert redact_secrets(f"commit={commit}") == f"commit={commit}"
+
+
+def test_longer_base64_runs_are_not_cut_into_secrets() -> None:
+    # 41+ characters of the alphabet are not a secret key: nothing to cut out of them.
+    blob = "Ab1/" * 15
+    assert redact_secrets(f"data={blob}") == f"data={blob}"
+
+
+# --- URLs: userinfo and presigned query parameters ---------------------------------------
+
+
+def _token() -> str:
+    return "glcbt-" + secrets.token_hex(10)
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        pytest.param(
+            "https://gitlab-ci-token:{t}@gitlab.example.com/org/repo.git",
+            "https://gitlab.example.com/org/repo.git",
+            id="gitlab-ci-job-token",
+        ),
+        pytest.param(
+            "https://{t}@github.com/org/repo.git",
+            "https://github.com/org/repo.git",
+            id="token-as-user",
+        ),
+        pytest.param(
+            "https://x-access-token:{t}@github.com:443/org/repo",
+            "https://github.com:443/org/repo",
+            id="with-port",
+        ),
+        pytest.param(
+            "ssh://git:{t}@example.com/org/repo.git",
+            "ssh://example.com/org/repo.git",
+            id="ssh-scheme",
+        ),
+        pytest.param(
+            "HTTPS://user:p@ss{t}@host.example.com",
+            "HTTPS://host.example.com",
+            id="unencoded-at-in-password-no-path",
+        ),
+        pytest.param(
+            "https://user:{t}@host.example.com?ref=main#L3",
+            "https://host.example.com?ref=main#L3",
+            id="query-and-fragment-kept",
+        ),
+        pytest.param(
+            "oauth2:{t}@gitlab.example.com:org/repo.git",
+            "gitlab.example.com:org/repo.git",
+            id="scp-like-with-password",
+        ),
+        pytest.param(
+            "cloned from https://ci:{t}@git.example.com/a.git into /builds",
+            "cloned from https://git.example.com/a.git into /builds",
+            id="inside-free-text",
+        ),
+    ],
+)
+def test_safe_url_strips_userinfo(template: str, expected: str) -> None:
+    token = _token()
+    safe = safe_url(template.format(t=token))
+    assert safe == expected
+    assert token not in safe
+
+
+@pytest.mark.parametrize(
+    "param",
+    [
+        "X-Amz-Signature",
+        "X-Amz-Credential",
+        "X-Amz-Security-Token",
+        "Signature",
+        "AWSAccessKeyId",
+        "x-amz-signature",
+    ],
+)
+def test_safe_url_redacts_presigned_url_parameters(param: str) -> None:
+    value = secrets.token_hex(32)
+    url = f"https://bucket.s3.amazonaws.com/k.env?X-Amz-Algorithm=AWS4-HMAC-SHA256&{param}={value}&x-id=GetObject#top"
+    assert safe_url(url) == (
+        "https://bucket.s3.amazonaws.com/k.env?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+        f"&{param}=REDACTED&x-id=GetObject#top"
+    )
+
+
+def test_safe_url_redacts_a_presigned_parameter_that_comes_first() -> None:
+    value = secrets.token_hex(16)
+    assert safe_url(f"https://h.example.com/o?Signature={value}") == (
+        "https://h.example.com/o?Signature=REDACTED"
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "git@example.com:org/repo.git",
+        "https://github.com/example-org/payments/blob/4be1f0c9/deploy/.env",
+        "https://github.com/org/repo/blob/main/a.py?plain=1#L3",
+        "https://www.npmjs.com/package/@scope/name",
+        "https://example.com/users/@someone",
+        "https://example.com/o?MySignature=kept&signatures=kept",
+        "arn:aws:sts::123456789012:assumed-role/deployer/someone@example.com",
+        "Fraud Type: Exposed",
+        "mailto:someone@example.com",
+        "",
+    ],
+)
+def test_safe_url_leaves_harmless_text_alone(text: str) -> None:
+    assert safe_url(text) == text
+
+
+def test_safe_url_is_linear_on_hostile_input() -> None:
+    # No timing asserted: a quadratic pattern would not finish this in any sane time.
+    hostile = ("a" * 50_000) + ":" + ("b" * 50_000) + ("://" + "c" * 1000) * 50
+    assert safe_url(hostile) == hostile
