@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
 from dataclasses import FrozenInstanceError, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -678,3 +679,93 @@ def test_registry_knows_every_source_once() -> None:
 )
 def test_parse_time(value: object, expected: datetime | None) -> None:
     assert parse_time(value) == expected
+
+
+# --- credentials inside URLs never reach the evidence ------------------------------------
+
+
+def _set(event: dict[str, Any], path: tuple[str | int, ...], value: str) -> None:
+    node: Any = event
+    for step in path[:-1]:
+        node = node[step]
+    node[path[-1]] = value
+
+
+# Where each normaliser copies untrusted text into Evidence, and the Evidence field it fills.
+URL_FIELDS = [
+    pytest.param("scanner_v1", ("location", "repository"), "repository", id="scanner-repository"),
+    pytest.param("scanner_v1", ("location", "url"), "url", id="scanner-url"),
+    pytest.param(
+        "health_credentials_exposed", ("detail", "eventMetadata", "exposedUrl"), "url", id="health"
+    ),
+    pytest.param(
+        "trustedadvisor_exposed_keys",
+        ("detail", "check-item-detail", "Location"),
+        "url",
+        id="trustedadvisor",
+    ),
+    pytest.param("guardduty_iam_user", ("detail", "title"), "detail", id="guardduty-title"),
+    pytest.param(
+        "securityhub_access_key", ("detail", "findings", 0, "Title"), "detail", id="securityhub"
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "path", "field_name"), URL_FIELDS)
+def test_userinfo_is_stripped_from_urls_in_evidence(
+    name: str, path: tuple[str | int, ...], field_name: str
+) -> None:
+    # Given a GitLab CI clone URL, which carries the job token as its password
+    token = "glcbt-" + secrets.token_hex(10)
+    event = load_event(name)
+    _set(event, path, f"https://gitlab-ci-token:{token}@gitlab.example.com/org/repo.git")
+
+    # When normalised
+    (report,) = normalise(event, received_at=RECEIVED)
+
+    # Then the URL is kept without its credentials, in the record and in its summary
+    assert getattr(report.evidence, field_name) == "https://gitlab.example.com/org/repo.git"
+    assert token not in repr(report)
+    assert token not in report.evidence.summary()
+
+
+@pytest.mark.parametrize(("name", "path", "field_name"), URL_FIELDS)
+def test_presigned_url_signatures_are_redacted_in_evidence(
+    name: str, path: tuple[str | int, ...], field_name: str
+) -> None:
+    signature, session = secrets.token_hex(32), secrets.token_urlsafe(60)
+    event = load_event(name)
+    _set(
+        event,
+        path,
+        "https://b.s3.amazonaws.com/app.env?X-Amz-Security-Token="
+        f"{session}&X-Amz-Signature={signature}&x-id=GetObject",
+    )
+    (report,) = normalise(event, received_at=RECEIVED)
+    assert getattr(report.evidence, field_name) == (
+        "https://b.s3.amazonaws.com/app.env?X-Amz-Security-Token=REDACTED"
+        "&X-Amz-Signature=REDACTED&x-id=GetObject"
+    )
+    assert signature not in repr(report)
+    assert session not in repr(report)
+
+
+def test_userinfo_is_stripped_before_long_text_is_cut() -> None:
+    # Cut first, and a URL near the limit would lose its '@' and keep part of the token.
+    token = "glcbt-" + secrets.token_hex(10)
+    event = load_event("guardduty_iam_user")
+    event["detail"]["title"] = "x" * 170 + f" https://ci:{token}@git.example.com/r.git"
+    (report,) = normalise(event, received_at=RECEIVED)
+    assert report.evidence.detail is not None
+    assert token[:8] not in report.evidence.detail
+    assert report.evidence.detail.endswith("https://git.example.com/r.git")
+
+
+def test_rejection_reasons_do_not_echo_url_credentials() -> None:
+    token = "glcbt-" + secrets.token_hex(10)
+    event = load_event("cloudtrail_quarantine_v2")
+    event["detail"]["requestParameters"]["policyArn"] = f"https://u:{token}@h.example.com/p"
+    with pytest.raises(RejectedMessageError) as caught:
+        normalise(event)
+    assert "'https://h.example.com/p' is not AWS's" in caught.value.reason
+    assert token[: 6 + 4] not in caught.value.reason

@@ -2,7 +2,8 @@
 
 Everything here reads untrusted input. A rejection reason goes to logs and to the DLQ's
 ``reason`` attribute, so it is short, printable, and never contains more than a few characters
-of a value that could be a secret.
+of a value that could be a secret. Text kept as evidence is shown in Slack and stored with the
+incident, so any URL in it loses its credentials first (a CI clone URL carries a job token).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from leak_responder.domain.model import (
     Report,
 )
 from leak_responder.errors import InvalidKeyIdError, RejectedMessageError
+from leak_responder.redact import safe_url
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,8 @@ _EXCESS_FRACTION = re.compile(r"(\.\d{6})\d+")
 def preview(value: object, limit: int = PREVIEW_CHARS) -> str:
     """A short printable rendering of an untrusted value, for a rejection reason."""
     if isinstance(value, str):
-        text = value if len(value) <= limit else value[:limit] + "…"
+        text = safe_url(value)
+        text = text if len(text) <= limit else text[:limit] + "…"
         return repr(text)  # repr escapes newlines and control characters
     if value is None:
         return "nothing"
@@ -47,10 +50,16 @@ def preview(value: object, limit: int = PREVIEW_CHARS) -> str:
 
 
 def clip(value: object, limit: int = 512) -> str | None:
-    """A non-empty string from the event, cut to ``limit`` characters; anything else is None."""
+    """A non-empty string from the event, with any URL in it made safe (``safe_url``), cut to
+    ``limit`` characters; anything else is None.
+
+    Every evidence field is read through here, so a URL in a title or a location is covered
+    wherever a source puts it. Made safe before the cut: a cut through the userinfo would
+    drop the ``@`` that marks it and keep the start of the token.
+    """
     if not isinstance(value, str):
         return None
-    text = value.strip()
+    text = safe_url(value.strip())
     return text[:limit] if text else None
 
 
