@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import unicodedata
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from leak_responder.sandbox.provisioner import Provisioned, provision
@@ -34,6 +37,84 @@ class Stack:
 
     def client(self, service: str) -> Any:
         return boto3.client(service, region_name=REGION)
+
+
+# IAM's TagUser limits (IAM API reference, TagUser and Tag): keys and values match
+# [\p{L}\p{Z}\p{N}_.:/=+\-@]*, keys are 1-128 characters, values 0-256, and a user holds at
+# most 50 tags.
+TAG_PUNCTUATION = frozenset("_.:/=+-@")
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
+MAX_TAGS_PER_USER = 50
+
+
+def iam_tag_text_ok(text: str) -> bool:
+    """Whether every character is in \\p{L}, \\p{Z}, \\p{N} or IAM's few punctuation marks."""
+    return all(unicodedata.category(ch)[0] in "LZN" or ch in TAG_PUNCTUATION for ch in text)
+
+
+def _iam_error(code: str, message: str, status: int) -> ClientError:
+    response: Any = {"Error": {"Code": code, "Message": message}}
+    response["ResponseMetadata"] = {"HTTPStatusCode": status}
+    return ClientError(response, "TagUser")
+
+
+def _tag_validation_error(field: str, index: int, constraint: str) -> ClientError:
+    return _iam_error(
+        "ValidationError",
+        f"1 validation error detected: Value at 'tags.{index}.member.{field}' failed to "
+        f"satisfy constraint: {constraint}",
+        400,
+    )
+
+
+def check_iam_tags(tags: list[dict[str, str]]) -> None:
+    """Raise the ClientError real IAM answers for an invalid TagUser request."""
+    for index, tag in enumerate(tags, start=1):
+        key, value = tag["Key"], tag["Value"]
+        if not 1 <= len(key) <= MAX_TAG_KEY:
+            raise _tag_validation_error("key", index, "Member must have length 1-128")
+        if len(value) > MAX_TAG_VALUE:
+            raise _tag_validation_error("value", index, "Member must have length <= 256")
+        for field, text in (("key", key), ("value", value)):
+            if not iam_tag_text_ok(text):
+                raise _tag_validation_error(
+                    field,
+                    index,
+                    r"Member must satisfy regular expression pattern: [\p{L}\p{Z}\p{N}_.:/=+\-@]*",
+                )
+
+
+@pytest.fixture(autouse=True)
+def iam_tag_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An honest fake of IAM's tag validation. moto accepts any tag value; real IAM rejects a
+    TagUser whose keys or values hold other characters (commas, parentheses, ...) or are too
+    long, with ValidationError, and one that would leave the user more than 50 tags, with
+    LimitExceeded. Every botocore client in the process goes through ``_make_api_call``, so
+    this covers the handlers' clients too (see tests/aws_calls.py)."""
+    original = BaseClient._make_api_call  # type: ignore[attr-defined]
+
+    def existing_tag_keys(client: BaseClient, user_name: str) -> set[str]:
+        # Straight to moto's ListUserTags: neither this check nor a test's call recorder sees it.
+        keys: set[str] = set()
+        params: dict[str, Any] = {"UserName": user_name}
+        while True:
+            page = original(client, "ListUserTags", params)
+            keys.update(t["Key"] for t in page.get("Tags", []))
+            if not page.get("IsTruncated"):
+                return keys
+            params = {"UserName": user_name, "Marker": page["Marker"]}
+
+    def checked(client: BaseClient, operation: str, params: Any) -> Any:
+        if client.meta.service_model.signing_name == "iam" and operation == "TagUser":
+            tags = list(params.get("Tags", []))
+            check_iam_tags(tags)
+            after = existing_tag_keys(client, params["UserName"]) | {t["Key"] for t in tags}
+            if len(after) > MAX_TAGS_PER_USER:
+                raise _iam_error("LimitExceeded", "Cannot exceed quota for TagsPerUser: 50", 409)
+        return original(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", checked)
 
 
 @pytest.fixture

@@ -422,3 +422,49 @@ def test_every_aws_call_made_is_granted_to_its_function(
     for function, actions in calls.actions.items():
         undeclared = actions - permissions_for(function)
         assert not undeclared, f"{function} calls {sorted(undeclared)} without a grant"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "code"),
+    [
+        ("AKIAEXAMPLE", "leak-responder: reactivated 2026-11-28 incident abc_1", None),
+        ("owner", "Zoë Ünal @ team/東京+1=2", None),
+        ("AKIAEXAMPLE", "reactivated (false positive)", "ValidationError"),
+        ("AKIAEXAMPLE", "leaked, deactivated", "ValidationError"),
+        ("AKIAEXAMPLE", "x" * 257, "ValidationError"),
+        ("", "empty key", "ValidationError"),
+        ("k" * 129, "long key", "ValidationError"),
+        ("key#1", "bad key", "ValidationError"),
+    ],
+)
+def test_the_iam_tag_fake_rejects_what_real_iam_rejects(
+    stack: Stack, key: str, value: str, code: str | None
+) -> None:
+    """tests/integration/conftest.py's iam_tag_rules stands in for IAM's own validation."""
+    from botocore.exceptions import ClientError
+
+    iam = stack.iam()
+    iam.create_user(UserName="tagged")
+    if code is None:
+        iam.tag_user(UserName="tagged", Tags=[{"Key": key, "Value": value}])
+        assert iam.list_user_tags(UserName="tagged")["Tags"] == [{"Key": key, "Value": value}]
+        return
+    with pytest.raises(ClientError) as info:
+        iam.tag_user(UserName="tagged", Tags=[{"Key": key, "Value": value}])
+    assert info.value.response["Error"]["Code"] == code
+    assert iam.list_user_tags(UserName="tagged")["Tags"] == []
+
+
+def test_the_iam_tag_fake_holds_a_user_to_fifty_tags(stack: Stack) -> None:
+    from botocore.exceptions import ClientError
+
+    iam = stack.iam()
+    iam.create_user(UserName="tagged")
+    iam.tag_user(UserName="tagged", Tags=[{"Key": f"k{i}", "Value": ""} for i in range(49)])
+    # Re-tagging an existing key adds no tag; the fiftieth is allowed, the fifty-first is not.
+    iam.tag_user(
+        UserName="tagged", Tags=[{"Key": "k0", "Value": "new"}, {"Key": "k49", "Value": ""}]
+    )
+    with pytest.raises(ClientError) as info:
+        iam.tag_user(UserName="tagged", Tags=[{"Key": "k50", "Value": ""}])
+    assert info.value.response["Error"]["Code"] == "LimitExceeded"
