@@ -178,6 +178,11 @@ class FakeKeyAdmin:
         self._user(user_name)
         return list(self.attached.get(user_name, []))
 
+    def user_arn(self, user_name: str) -> str:
+        self._call("GetUser", user_name)
+        self._user(user_name)
+        return f"arn:aws:iam::{self.account_id}:user/{user_name}"
+
     def principal(self, kind: str, name: str) -> PrincipalRef:
         return PrincipalRef(kind, name, f"arn:aws:iam::{self.account_id}:{kind}/{name}")
 
@@ -222,13 +227,15 @@ class FakeSessionLocator:
 class FakeSecretStore:
     def __init__(self) -> None:
         self.secrets: dict[str, dict[str, str]] = {}
+        self.readers: dict[str, str] = {}
         self.calls = 0
 
     def store(
-        self, account_id: str, user_name: str, key: NewAccessKey, incident_id: str
+        self, account_id: str, owner: PrincipalRef, key: NewAccessKey, incident_id: str
     ) -> StoredSecret:
         self.calls += 1
-        name = f"leak-responder/{account_id}/{user_name}"
+        self.readers[owner.name] = owner.arn
+        name = f"leak-responder/{account_id}/{owner.name}"
         self.secrets[name] = {"AccessKeyId": key.key_id, "SecretAccessKey": key.secret.reveal()}
         return StoredSecret(name, f"arn:aws:secretsmanager:us-east-1:{account_id}:secret:{name}")
 

@@ -31,6 +31,10 @@ class AccessDeniedError(LeakResponderError):
     """We lack permission: usually a key of another account, or a missing member role."""
 
 
+class UnmodifiableEntityError(LeakResponderError):
+    """IAM refuses to change this principal (IAM Identity Center and service-linked roles)."""
+
+
 class KeyLimitError(LeakResponderError):
     """The user already has two access keys, so no replacement can be created."""
 

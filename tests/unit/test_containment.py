@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,7 +21,7 @@ from leak_responder.domain.model import (
     iso,
 )
 from leak_responder.domain.ports import PrincipalRef
-from leak_responder.errors import TransientError
+from leak_responder.errors import LeakResponderError, TransientError, UnmodifiableEntityError
 from tests.fakes import (
     FakeAccounts,
     FakeKeyAdmin,
@@ -259,7 +259,9 @@ def test_session_key_with_no_trace_is_unknown(world: World) -> None:
 def test_quarantine_event_expands_to_every_active_key(world: World) -> None:
     active = world.home.add_key("alice")
     world.home.add_key("alice", status="Inactive")
-    report = QuarantinedUser("alice", "AWSCompromisedKeyQuarantineV3", OBSERVED, HOME)
+    # AWS attaches its policy after the key leaked, so after the key was made.
+    quarantined_at = world.clock.now() + timedelta(minutes=5)
+    report = QuarantinedUser("alice", "AWSCompromisedKeyQuarantineV3", quarantined_at, HOME)
     keys = expand(report, world.accounts)
     assert [k.key_id for k in keys] == [active]
     assert keys[0].quarantined and keys[0].source == Source.CLOUDTRAIL_QUARANTINE
@@ -280,14 +282,103 @@ def test_false_positive_repeat_is_kept_active(world: World) -> None:
     key_id = world.home.add_key("alice")
     outcome = world.contain(leaked(key_id, user_name="alice"))
     world.home.activate("alice", key_id)
-    world.incidents.save(
-        type(outcome.incident)(**{**outcome.incident.__dict__, "status": "reactivated"})
-    )
+    world.incidents.save(replace(outcome.incident, status=IncidentStatus.REACTIVATED))
     world.contain(leaked(key_id, user_name="alice"))
     assert world.home.key(key_id).status == "Active"
-    # New evidence contradicts the judgement: contain again.
-    world.contain(leaked(key_id, user_name="alice", evidence=Evidence(path="new.env", line=1)))
+    assert len(world.notifier.sent) == 1
+
+
+def test_new_evidence_after_a_false_positive_reopens_and_contains_fully(world: World) -> None:
+    # Given a key an approver reactivated as a false positive, an hour after containment
+    key_id = world.home.add_key("alice")
+    first = world.contain(leaked(key_id, user_name="alice")).incident
+    world.home.activate("alice", key_id)
+    world.incidents.save(replace(first, status=IncidentStatus.REACTIVATED))
+    world.clock.advance(hours=1)
+    # When a new report with new evidence arrives
+    again = world.contain(
+        leaked(key_id, user_name="alice", evidence=Evidence(path="new.env", line=1))
+    ).incident
+    # Then it is contained again from now on: sessions minted while it was active are revoked,
+    # the incident is ready for approval again, and the owner is told again
     assert world.home.key(key_id).status == "Inactive"
+    assert again.status == IncidentStatus.CONTAINED
+    assert all(again.done(step) for step in Step)
+    assert again.deactivated_at == iso(world.clock.now())
+    cutoff = world.home.users["alice"].inline_policies["leak-responder-revoke-older-sessions"]
+    assert cutoff == world.clock.now().isoformat()
+    assert again.new_key_id == first.new_key_id
+    assert len(world.notifier.sent) == 2
+
+
+def test_a_refused_tag_is_noted_and_does_not_hold_containment(world: World) -> None:
+    # Given IAM refusing tags on alice (her 50-tag quota is full, say)
+    key_id = world.home.add_key("alice")
+
+    def refuse(user_name: str, tags: dict[str, str]) -> None:
+        raise LeakResponderError("iam:TagUser: limit exceeded (LimitExceeded)")
+
+    world.home.tag_user = refuse  # type: ignore[method-assign]
+    # When the key is contained
+    incident = world.contain(leaked(key_id, user_name="alice")).incident
+    # Then containment completes, the owner is notified, and the incident says what failed
+    assert incident.status == IncidentStatus.CONTAINED
+    assert incident.new_key_id
+    assert incident.done(Step.NOTIFIED)
+    assert any("not tagged" in note for note in incident.notes)
+
+
+def test_throttled_tagging_is_retried_not_noted(world: World) -> None:
+    key_id = world.home.add_key("alice")
+
+    def throttled(user_name: str, tags: dict[str, str]) -> None:
+        raise TransientError("iam:TagUser: Throttling")
+
+    world.home.tag_user = throttled  # type: ignore[method-assign]
+    with pytest.raises(TransientError):
+        world.contain(leaked(key_id, user_name="alice"))
+
+
+def test_a_session_key_of_an_unmodifiable_role_alerts(world: World) -> None:
+    world.home.add_role("AWSReservedSSO_Admin_0123")
+
+    def unmodifiable(principal: PrincipalRef, issued_before: datetime) -> None:
+        raise UnmodifiableEntityError("iam:PutRolePolicy: UnmodifiableEntity")
+
+    world.home.revoke_sessions = unmodifiable  # type: ignore[method-assign]
+    key = leaked(
+        fake_key_id("ASIA"),
+        user_name="AWSReservedSSO_Admin_0123",
+        principal_type=PrincipalType.ASSUMED_ROLE,
+    )
+    incident = world.contain(key).incident
+    assert incident.status == IncidentStatus.ALERT_ONLY
+    assert "Identity Center" in (incident.alert_reason or "")
+    assert len(world.notifier.sent) == 1
+
+
+@pytest.mark.parametrize(
+    ("pattern", "kind", "name", "protected"),
+    [
+        ("breakglass", "user", "BreakGlass", True),
+        ("arn:aws:iam::111111111111:user/breakglass/bg-admin", "user", "bg-admin", True),
+        ("arn:aws:iam::111111111111:user/breakglass/bg-admin", "role", "bg-admin", False),
+        ("arn:aws:iam::222222222222:user/bg-admin", "user", "bg-admin", False),
+        (
+            "arn:aws:iam::*:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_*",
+            "role",
+            "AWSReservedSSO_Admin_0123",
+            True,
+        ),
+        ("ops-*", "user", "ops-oncall", True),
+        ("ops-*", "user", "dev-ops", False),
+    ],
+)
+def test_protected_principals_match_names_and_arns_with_paths(
+    pattern: str, kind: str, name: str, protected: bool
+) -> None:
+    policy = Policy(protected_principals=frozenset({pattern}))
+    assert policy.protects(HOME, kind, name) is protected
 
 
 class InjectedCrashError(Exception):
@@ -360,6 +451,12 @@ def test_crash_after_every_call_then_redelivery_converges(named: bool) -> None:
         assert all(incident.done(step) for step in Step), where
         keys = w.home.users["alice"].keys
         assert len(keys) == 2, where
+        if calls[crash_at - 1] == "create_key":
+            # Crashed before the new key was even recorded: nothing proves it is ours, so it is
+            # never deleted; the owner is told a key without a known secret may exist.
+            assert incident.new_key_id is None, where
+            assert "interrupted" in (incident.replacement_note or ""), where
+            continue
         new_key = keys[incident.new_key_id or ""]
         assert w.secrets.secrets[incident.secret_name or ""]["SecretAccessKey"] == new_key.secret
         # At-least-once: a crash between Slack's answer and our write repeats the notice.
@@ -380,8 +477,9 @@ def test_concurrent_replacement_in_progress_is_retried_not_duplicated(world: Wor
     report = leaked(key_id, user_name="alice")
     log: list[str] = []
     calls = _port_calls_in_clean_run(True)
-    # Stop the first worker right after it claimed the replacement (its save), as if still busy.
-    claim_index = calls.index("attached_policy_names") + 2
+    # Stop the first worker right after it claimed the replacement (the save after the revoke's
+    # own save), as if it were still busy.
+    claim_index = calls.index("revoke_sessions") + 3
     with pytest.raises(InjectedCrashError):
         world.contain(report, **crashing_deps(world, [claim_index], log))
     assert log[-1] == "save"
@@ -412,7 +510,7 @@ def test_a_notice_another_sender_is_sending_is_not_sent_again(world: World) -> N
     world.notifier.fail_times = 1
     pending = world.contain(leaked(key_id, user_name="alice")).incident
     world.incidents.save(
-        replace(pending, notify_claim="reminder-run", notify_claimed_at=iso(world.clock.now()))
+        replace(pending, claims={"notify": f"reminder-run|{iso(world.clock.now())}"})
     )
     # When the message is redelivered meanwhile, it leaves the notice to the reminder
     world.contain(leaked(key_id, user_name="alice"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from leak_responder.domain.containment import ContainmentDeps, contain, expand
-from leak_responder.domain.model import QuarantinedUser
+from leak_responder.domain.model import LeakedKey, QuarantinedUser, Source
 from tests.fakes import (
     FakeAccounts,
     FakeKeyAdmin,
@@ -56,11 +56,54 @@ def test_redelivered_quarantine_event_spares_our_replacement() -> None:
     assert iam.key(replacement).status == "Active"
 
 
-def test_quarantine_event_still_contains_a_key_made_after_it_by_someone_else() -> None:
+def test_quarantine_event_leaves_a_key_made_after_it_alone() -> None:
+    # AWS quarantined alice for a key it found leaked; a key an administrator made for her
+    # afterwards (her policy denies her making one) is not that key.
     clock = FixedClock(datetime(2026, 11, 28, 12, 0, tzinfo=UTC))
     iam = FakeKeyAdmin(HOME, clock)
     iam.add_user("alice")
+    leaked = iam.add_key("alice")
+    clock.advance(minutes=1)
     report = QuarantinedUser("alice", "AWSCompromisedKeyQuarantineV3", clock.now(), HOME)
     clock.advance(minutes=5)
-    newer = iam.add_key("alice")
-    assert [k.key_id for k in expand(report, FakeAccounts(iam, {}))] == [newer]
+    iam.add_key("alice")
+    assert [k.key_id for k in expand(report, FakeAccounts(iam, {}))] == [leaked]
+
+
+def test_quarantine_event_contains_an_older_key_not_tagged_as_ours() -> None:
+    clock = FixedClock(datetime(2026, 11, 28, 12, 0, tzinfo=UTC))
+    iam = FakeKeyAdmin(HOME, clock)
+    iam.add_user("alice", tags={"unrelated": "tag"})
+    first, second = iam.add_key("alice"), iam.add_key("alice")
+    clock.advance(minutes=10)
+    report = QuarantinedUser("alice", "AWSCompromisedKeyQuarantineV3", clock.now(), HOME)
+    assert sorted(k.key_id for k in expand(report, FakeAccounts(iam, {}))) == sorted(
+        [first, second]
+    )
+
+
+def test_quarantine_after_another_source_contained_spares_the_replacement() -> None:
+    # Given alice's key contained (and replaced) on a Health event, ten minutes before AWS
+    # attaches its quarantine policy
+    clock = FixedClock(datetime(2026, 11, 28, 12, 0, tzinfo=UTC))
+    iam = FakeKeyAdmin(HOME, clock)
+    iam.add_user("alice")
+    leaked_key = iam.add_key("alice")
+    accounts = FakeAccounts(iam, {})
+    deps = ContainmentDeps(
+        accounts=accounts,
+        sessions=FakeSessionLocator(),
+        secrets=FakeSecretStore(),
+        incidents=InMemoryIncidentStore(),
+        notifier=RecordingNotifier(),
+        clock=clock,
+    )
+    health = LeakedKey(leaked_key, Source.HEALTH, clock.now(), HOME, "alice")
+    replacement = contain(health, deps, received_at=clock.now()).incident.new_key_id
+    assert replacement
+    # When the quarantine event arrives afterwards
+    clock.advance(minutes=10)
+    report = QuarantinedUser("alice", "AWSCompromisedKeyQuarantineV3", clock.now(), HOME)
+    # Then the replacement, older than the event but tagged as ours, is not taken for the leak
+    assert expand(report, accounts) == []
+    assert iam.key(replacement).status == "Active"

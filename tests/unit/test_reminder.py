@@ -195,8 +195,7 @@ def test_a_concurrent_writer_wins_and_nothing_is_sent_twice(world: World, slack:
                 self.raced = True
                 theirs = replace(
                     self.items[incident.pk],
-                    notify_claim="another-sender",
-                    notify_claimed_at=iso(world.clock.now()),
+                    claims={"notify": f"another-sender|{iso(world.clock.now())}"},
                 )
                 super().save(theirs)
             return super().save(incident)

@@ -10,6 +10,7 @@ resumes at the next one.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import secrets as _random
 from collections.abc import Callable, Iterable
@@ -19,7 +20,9 @@ from typing import Any
 
 from leak_responder.domain.incidents import (
     MAX_WRITE_ATTEMPTS,
+    claim,
     deliver_notice,
+    released,
     update_incident,
 )
 from leak_responder.domain.model import (
@@ -50,7 +53,9 @@ from leak_responder.errors import (
     ConflictError,
     KeyLimitError,
     KeyNotFoundError,
+    LeakResponderError,
     TransientError,
+    UnmodifiableEntityError,
 )
 
 QUARANTINE_POLICY_PREFIX = "AWSCompromisedKeyQuarantine"
@@ -60,7 +65,7 @@ MAX_STORED_SIGHTINGS = 50
 REPLACE_LEASE = timedelta(minutes=3)
 # CreateAccessKey's CreateDate and our clock may disagree slightly.
 CLOCK_SKEW = timedelta(seconds=30)
-# The description tag that step 8 puts on a replacement key, keyed by its key ID.
+# The description tag put on a replacement key (keyed by its key ID) as soon as it exists.
 REPLACEMENT_TAG_PREFIX = "leak-responder: replaces "
 
 
@@ -72,11 +77,27 @@ class Policy:
     protected_principals: frozenset[str] = frozenset()
 
     def protects(self, account_id: str, kind: str, name: str) -> bool:
-        arn = f"arn:aws:iam::{account_id}:{kind}/{name}"
-        return any(
-            fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(arn, pattern)
-            for pattern in self.protected_principals
-        )
+        """A configured name or ARN (wildcards allowed) matches the principal.
+
+        IAM names are unique regardless of case, so matching ignores case. An ARN may carry a
+        path (``user/breakglass/admin``, ``role/aws-reserved/sso.amazonaws.com/...``) that a
+        name-only lookup never sees: an ARN pattern matches on account, kind and final name.
+        """
+        name = name.lower()
+        for pattern in (p.lower() for p in self.protected_principals):
+            if pattern.startswith("arn:"):
+                fields = pattern.split(":", 5)
+                if len(fields) < 6 or "/" not in fields[5]:
+                    continue
+                p_account, (p_kind, _, p_rest) = fields[4], fields[5].partition("/")
+                if not fnmatch.fnmatchcase(account_id, p_account or "*"):
+                    continue
+                if p_kind != kind or not fnmatch.fnmatchcase(name, p_rest.rsplit("/", 1)[-1]):
+                    continue
+                return True
+            if fnmatch.fnmatchcase(name, pattern):
+                return True
+        return False
 
 
 @dataclass(frozen=True)
@@ -116,16 +137,16 @@ def expand(report: Report, accounts: Accounts) -> list[LeakedKey]:
         keys = admin.list_keys(report.user_name)
     except KeyNotFoundError:
         return []
-    active = [k for k in keys if k.status == "Active"]
-    # A key made around or after the time AWS attached the policy may be our own replacement,
-    # met again by a redelivered or late quarantine event (a leaked key is older than its
-    # detection). Only then is a tag lookup paid, and only our replacements (tagged in step 8)
-    # are spared.
-    newer = any(k.created_at > report.observed_at - CLOCK_SKEW for k in active)
-    ours = _our_replacements(admin, report.user_name) if newer else set()
+    # A key made after AWS attached the policy is not the one it detected (the policy also
+    # denies creating keys). An older one may still be our own replacement, made when another
+    # source reported the leak before AWS quarantined the user: those carry our tag.
+    suspects = [
+        k for k in keys if k.status == "Active" and k.created_at <= report.observed_at + CLOCK_SKEW
+    ]
+    ours = _our_replacements(admin, report.user_name) if suspects else set()
     return [
         _with_account(report, account_id).leaked_key(k.key_id)
-        for k in active
+        for k in suspects
         if k.key_id not in ours
     ]
 
@@ -251,7 +272,17 @@ class _Run:
             return self._alert(account_id, principal.name, "dry run: would revoke sessions")
         # For a session key, revoking the principal's older sessions *is* the containment.
         now = deps.clock.now()
-        admin.revoke_sessions(principal, now)
+        try:
+            admin.revoke_sessions(principal, now)
+        except (AccessDeniedError, UnmodifiableEntityError) as exc:
+            # IAM Identity Center and service-linked roles refuse inline policies: their
+            # sessions are revoked in Identity Center, by a person.
+            return self._alert(
+                account_id,
+                principal.name,
+                f"cannot revoke the sessions of {principal.arn} ({type(exc).__name__}); "
+                "revoke them in IAM Identity Center or by hand",
+            )
         self.contained_at = now
         self._observe("sessions revoked", principal=principal.arn)
         incident, duplicate, first = self._record(
@@ -273,100 +304,125 @@ class _Run:
             return incident
         # Sessions minted before deactivation are the ones the leaked key could have made.
         cutoff = parse_iso(incident.deactivated_at or iso(self.deps.clock.now()))
-        admin.revoke_sessions(principal, cutoff)
-        self._observe("sessions revoked", principal=principal.arn)
-        return self._complete(incident, Step.SESSIONS_REVOKED, session_principal_arn=principal.arn)
+        note = self._best_effort(
+            "sessions not revoked", lambda: admin.revoke_sessions(principal, cutoff)
+        )
+        if note is None:
+            self._observe("sessions revoked", principal=principal.arn)
+        return self._complete(
+            incident,
+            Step.SESSIONS_REVOKED,
+            session_principal_arn=principal.arn,
+            notes=(*incident.notes, note) if note else incident.notes,
+        )
 
     def _replace(self, incident: Incident, admin: KeyAdmin) -> Incident:
         if incident.done(Step.REPLACED) and incident.done(Step.DELIVERED):
             return incident
         user = incident.user_name
         assert user is not None
-        now = self.deps.clock.now()
-        if incident.replace_started_at:
-            started = parse_iso(incident.replace_started_at)
-            if now - started < REPLACE_LEASE:
-                raise TransientError("replacement is in progress in another worker")
+        # Only the worker holding the claim creates a key; another one waits for redelivery.
+        held = claim(
+            self.deps.incidents,
+            incident,
+            "replace",
+            self.deps.clock.now(),
+            REPLACE_LEASE,
+            lambda i: i.done(Step.REPLACED),
+        )
+        incident = held.incident
+        if incident.done(Step.REPLACED):
+            return incident
+        if not held.mine:
+            raise TransientError("replacement is in progress in another worker")
+        if incident.new_key_id:
+            # Created by a worker that crashed before storing its secret: nobody can ever use
+            # it. It is ours by record, so it is the one key this step may delete.
+            with contextlib.suppress(KeyNotFoundError):
+                admin.delete_key(user, incident.new_key_id)
+            self._observe("unusable replacement deleted", orphan_key_id=incident.new_key_id)
+            incident = self._update(incident, lambda i: replace(i, new_key_id=None))
         quarantined = incident.quarantined or any(
             name.startswith(QUARANTINE_POLICY_PREFIX) for name in admin.attached_policy_names(user)
         )
-        # Claim the step first: only the worker whose conditional write wins creates a key.
-        claimed = self._update(
-            incident,
-            lambda i: (
-                None
-                if i.done(Step.REPLACED)
-                else replace(i, replace_started_at=iso(now), quarantined=quarantined)
-            ),
-        )
-        if claimed.done(Step.REPLACED):
-            return claimed
-        keys = admin.list_keys(user)
-        if incident.replace_started_at:
-            keys = self._drop_orphans(admin, user, keys, parse_iso(incident.replace_started_at))
-        if len(keys) >= 2:
-            return self._no_replacement(claimed, "the user already has two access keys")
+        limit = "the user already has two access keys"
+        if held.stale_since:
+            limit += (
+                "; one may be a key created by a replacement interrupted at "
+                f"{iso(held.stale_since)}, whose secret nobody has: delete it"
+            )
+        if len(admin.list_keys(user)) >= 2:
+            return self._no_replacement(incident, limit, quarantined)
         try:
             new_key = admin.create_key(user)
         except KeyLimitError:
-            return self._no_replacement(claimed, "the user already has two access keys")
+            return self._no_replacement(incident, limit, quarantined)
         self._observe("replacement created", new_key_id=new_key.key_id)
-        stored = self.deps.secrets.store(claimed.account_id, user, new_key, claimed.incident_id)
+        incident = self._update(
+            incident, lambda i: replace(i, new_key_id=new_key.key_id, quarantined=quarantined)
+        )
+        # Tagged at once, so a quarantine event for this user never mistakes it for the leak.
+        ref = f"incident {incident.incident_id}"
+        tag = {new_key.key_id: f"{REPLACEMENT_TAG_PREFIX}{incident.key_id} - {ref}"}
+        note = self._best_effort("replacement not tagged", lambda: admin.tag_user(user, tag))
+        owner = PrincipalRef("user", user, admin.user_arn(user))
+        stored = self.deps.secrets.store(incident.account_id, owner, new_key, incident.incident_id)
         self._observe("secret stored", secret_name=stored.name)
         stamp = iso(self.deps.clock.now())
         return self._update(
-            claimed,
+            incident,
             lambda i: replace(
-                i,
-                new_key_id=new_key.key_id,
+                released(i, "replace"),
                 secret_name=stored.name,
                 secret_arn=stored.arn,
                 steps={**i.steps, Step.REPLACED.value: stamp, Step.DELIVERED.value: stamp},
+                notes=(*i.notes, note) if note else i.notes,
             ),
         )
 
-    def _drop_orphans(
-        self, admin: KeyAdmin, user: str, keys: list[Any], claimed_at: datetime
-    ) -> list[Any]:
-        """A crash between CreateAccessKey and storing its secret leaves a key nobody can use.
-
-        Only a key created after our claim, other than the leaked one, and never used, is ours;
-        deleting it frees the slot for a replacement whose secret we keep this time.
-        """
-        kept = []
-        for info in keys:
-            ours = info.key_id != self.key.key_id and info.created_at >= claimed_at - CLOCK_SKEW
-            if ours and admin.owner_of(info.key_id).last_used_at is None:
-                admin.delete_key(user, info.key_id)
-                self._observe("orphaned replacement deleted", orphan_key_id=info.key_id)
-                continue
-            kept.append(info)
-        return kept
-
-    def _no_replacement(self, incident: Incident, why: str) -> Incident:
+    def _no_replacement(self, incident: Incident, why: str, quarantined: bool) -> Incident:
         self._observe("no replacement", reason=why)
         stamp = iso(self.deps.clock.now())
         return self._update(
             incident,
             lambda i: replace(
-                i,
+                released(i, "replace"),
                 replacement_note=why,
+                quarantined=quarantined,
                 steps={**i.steps, Step.REPLACED.value: stamp, Step.DELIVERED.value: stamp},
             ),
         )
 
     def _tag(self, incident: Incident, admin: KeyAdmin) -> Incident:
+        """The IAM console's key description, as a user tag: key ID -> what happened to it."""
         if incident.done(Step.TAGGED):
             return incident
-        assert incident.user_name is not None
+        user = incident.user_name
+        assert user is not None
         day = (incident.deactivated_at or "")[:10]
         ref = f"incident {incident.incident_id}"
-        tags = {incident.key_id: f"leak-responder: leaked, deactivated {day} {ref}"}
-        if incident.new_key_id:
-            tags[incident.new_key_id] = f"{REPLACEMENT_TAG_PREFIX}{incident.key_id} {ref}"
-        admin.tag_user(incident.user_name, tags)
-        self._observe("tagged", keys=sorted(tags))
-        return self._complete(incident, Step.TAGGED, status=IncidentStatus.CONTAINED)
+        tags = {incident.key_id: f"leak-responder: leaked - deactivated {day} - {ref}"}
+        note = self._best_effort("leaked key not tagged", lambda: admin.tag_user(user, tags))
+        if note is None:
+            self._observe("tagged", keys=sorted(tags))
+        return self._complete(
+            incident,
+            Step.TAGGED,
+            status=IncidentStatus.CONTAINED,
+            notes=(*incident.notes, note) if note else incident.notes,
+        )
+
+    def _best_effort(self, what: str, action: Callable[[], None]) -> str | None:
+        """Run a step that must not hold containment hostage. A refusal (invalid input, a
+        quota, a permission) becomes a note on the incident; only transient errors retry."""
+        try:
+            action()
+        except TransientError:
+            raise
+        except LeakResponderError as exc:
+            self._observe(what, error=type(exc).__name__)
+            return f"{what}: {exc}"
+        return None
 
     def _notify(self, incident: Incident) -> Incident:
         if incident.done(Step.NOTIFIED):
@@ -498,12 +554,16 @@ class _Run:
             # switched off, a member role since configured) or after a false-positive
             # reactivation that a new report contradicts: reopen and resume from here.
             first = existing.status != IncidentStatus.REACTIVATED
+            # Sessions minted while the key was active again must be revoked from the new
+            # deactivation on, and the owner told again; the replacement stays as it is.
+            redo = {Step.SESSIONS_REVOKED.value, Step.TAGGED.value, Step.NOTIFIED.value}
             merged = replace(
                 merged,
                 status=status,
                 user_name=user_name or existing.user_name,
-                steps={**{k: v for k, v in existing.steps.items() if k != Step.NOTIFIED}, **done},
-                deactivated_at=existing.deactivated_at or iso(self.deps.clock.now()),
+                steps={**{k: v for k, v in existing.steps.items() if k not in redo}, **done},
+                deactivated_at=iso(self.contained_at or self.deps.clock.now()),
+                notification_status=None,
                 alert_reason=None,
                 audit=(*existing.audit, {"at": iso(self.deps.clock.now()), "event": "reopened"}),
                 **{k: v for k, v in fields.items() if k not in ("alert_reason", "dry_run")},

@@ -1,8 +1,10 @@
 """Writing to an incident under optimistic locking, and delivering its notice exactly once.
 
-Shared by containment (step 9), the reminder and the approval workflow: one loop for "apply a
-change to the freshest copy until the conditional write wins", and one claim-send-record
-sequence for notices, so a redelivery racing a reminder run cannot post the same notice twice.
+Shared by containment, the reminder and the approval workflow: one loop for "apply a change to
+the freshest copy until the conditional write wins"; claims with a lease for work that must not
+run twice at once (creating a replacement key, sending a notice, acting on a click); and one
+claim-send-record sequence for notices, so a redelivery racing a reminder run cannot post the
+same notice twice.
 """
 
 from __future__ import annotations
@@ -49,6 +51,51 @@ def update_incident(
 
 
 @dataclass(frozen=True)
+class Claim:
+    incident: Incident
+    mine: bool  # this worker holds the claim and may do the work
+    stale_since: datetime | None = None  # an earlier holder's claim that expired (it crashed)
+
+
+def claim(
+    store: IncidentStore,
+    incident: Incident,
+    name: str,
+    now: datetime,
+    lease: timedelta,
+    finished: Callable[[Incident], bool],
+) -> Claim:
+    """Take the claim ``name`` with a conditional write, unless the work is ``finished`` or
+    another worker's claim is younger than ``lease``."""
+    token = secrets.token_urlsafe(9)
+    stale: list[datetime] = []
+
+    def take(current: Incident) -> Incident | None:
+        if finished(current):
+            return None
+        held = current.claims.get(name)
+        if held:
+            since = parse_iso(held.partition("|")[2])
+            if now - since < lease:
+                return None
+            stale[:] = [since]
+        return replace(current, claims={**current.claims, name: f"{token}|{iso(now)}"})
+
+    updated = update_incident(store, incident, take)
+    mine = updated.claims.get(name, "").startswith(f"{token}|")
+    return Claim(updated, mine, stale[0] if mine and stale else None)
+
+
+def released(incident: Incident, name: str) -> Incident:
+    return replace(incident, claims={k: v for k, v in incident.claims.items() if k != name})
+
+
+def holds(incident: Incident, name: str, held: Claim) -> bool:
+    """Whether ``incident`` still carries the claim taken as ``held``."""
+    return incident.claims.get(name) == held.incident.claims.get(name)
+
+
+@dataclass(frozen=True)
 class Delivery:
     incident: Incident
     sent: bool = False
@@ -60,48 +107,35 @@ def deliver_notice(
     incident: Incident, store: IncidentStore, notifier: Notifier, now: datetime
 ) -> Delivery:
     """Claim the notice with a conditional write, send it, record the outcome."""
-    token = secrets.token_urlsafe(9)
-
-    def claim(current: Incident) -> Incident | None:
-        if current.done(Step.NOTIFIED):
-            return None
-        if (
-            current.notify_claim
-            and current.notify_claimed_at
-            and now - parse_iso(current.notify_claimed_at) < NOTIFY_LEASE
-        ):
-            return None
-        return replace(
-            current,
-            notify_claim=token,
-            notify_claimed_at=iso(now),
-            notification_attempts=current.notification_attempts + 1,
-        )
-
-    claimed = update_incident(store, incident, claim)
-    if claimed.notify_claim != token:
-        return Delivery(claimed, skipped=True)
+    held = claim(store, incident, "notify", now, NOTIFY_LEASE, lambda i: i.done(Step.NOTIFIED))
+    if not held.mine:
+        return Delivery(held.incident, skipped=True)
     failed = False
     try:
-        receipt = notifier.notify(claimed)
+        receipt = notifier.notify(held.incident)
     except NotificationError:
         receipt, failed = None, True
 
     def record(current: Incident) -> Incident | None:
-        if current.done(Step.NOTIFIED) or current.notify_claim != token:
+        if current.done(Step.NOTIFIED) or not holds(current, "notify", held):
             return None
-        released = replace(current, notify_claim=None, notify_claimed_at=None)
+        free = released(current, "notify")
         if receipt is None:
-            return replace(released, notification_status=NotificationStatus.PENDING)
+            return replace(
+                free,
+                notification_status=NotificationStatus.PENDING,
+                notification_attempts=current.notification_attempts + 1,
+            )
         return replace(
-            released,
+            free,
             steps={**current.steps, Step.NOTIFIED.value: iso(now)},
             notification_status=NotificationStatus.SENT,
+            notification_attempts=current.notification_attempts + 1,
             slack_channel=receipt.channel,
             slack_ts=receipt.ts,
             owner_slack_id=receipt.owner_slack_id,
             security_channel_ts=receipt.security_channel_ts,
         )
 
-    recorded = update_incident(store, claimed, record)
+    recorded = update_incident(store, held.incident, record)
     return Delivery(recorded, sent=receipt is not None, failed=failed)

@@ -207,9 +207,8 @@ class Incident:
     sighting_count: int = 0  # every delivery, duplicates included
     first_received_at: str | None = None
     deactivated_at: str | None = None
-    # Set, under optimistic locking, just before CreateAccessKey: a worker that finds it set but
-    # REPLACED not done knows a replacement may exist whose secret was never stored.
-    replace_started_at: str | None = None
+    # Recorded the moment CreateAccessKey answers, before its secret is stored: a worker that
+    # finds it without DELIVERED knows exactly which key lost its secret in a crash.
     new_key_id: str | None = None
     secret_name: str | None = None
     secret_arn: str | None = None
@@ -217,11 +216,14 @@ class Incident:
     quarantined: bool = False
     dry_run: bool = False
     alert_reason: str | None = None
+    # Steps that could not do all they meant to (tagging refused, sessions not revocable): the
+    # key is contained regardless, and the notice tells the owner and the security team.
+    notes: tuple[str, ...] = ()
     notification_status: NotificationStatus | None = None
     notification_attempts: int = 0
-    # Who is sending the notice right now, and since when (domain/incidents.deliver_notice).
-    notify_claim: str | None = None
-    notify_claimed_at: str | None = None
+    # Work in progress that must not run twice at once: name -> "token|ISO time" (see
+    # domain/incidents.claim). "replace" guards CreateAccessKey, "notify" a Slack notice.
+    claims: dict[str, str] = field(default_factory=dict)
     slack_channel: str | None = None
     slack_ts: str | None = None
     security_channel_ts: str | None = None

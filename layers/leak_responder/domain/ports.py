@@ -89,6 +89,10 @@ class KeyAdmin(Protocol):
     def user_tags(self, user_name: str) -> dict[str, str]: ...
     def attached_policy_names(self, user_name: str) -> list[str]: ...
     def principal(self, kind: str, name: str) -> PrincipalRef: ...
+    def user_arn(self, user_name: str) -> str:
+        """The user's real ARN, path included (IAM GetUser)."""
+        ...
+
     def revoke_sessions(self, principal: PrincipalRef, issued_before: datetime) -> None: ...
 
 
@@ -111,8 +115,10 @@ class SessionLocator(Protocol):
 
 class SecretStore(Protocol):
     def store(
-        self, account_id: str, user_name: str, key: NewAccessKey, incident_id: str
-    ) -> StoredSecret: ...
+        self, account_id: str, owner: PrincipalRef, key: NewAccessKey, incident_id: str
+    ) -> StoredSecret:
+        """Deliver the new secret, readable by ``owner`` (and the security role) only."""
+        ...
 
 
 class IncidentStore(Protocol):

@@ -17,10 +17,10 @@ from botocore.exceptions import (
 from leak_responder.errors import (
     AccessDeniedError,
     ConflictError,
-    KeyLimitError,
     KeyNotFoundError,
     LeakResponderError,
     TransientError,
+    UnmodifiableEntityError,
 )
 
 TRANSIENT_CODES = frozenset(
@@ -73,8 +73,8 @@ def translate(exc: Exception, what: str) -> LeakResponderError:
             return AccessDeniedError(f"{what}: access denied ({code})")
         if code == "ConditionalCheckFailedException":
             return ConflictError(f"{what}: conditional write lost")
-        if code == "LimitExceeded":
-            return KeyLimitError(f"{what}: limit exceeded")
+        if code == "UnmodifiableEntity":
+            return UnmodifiableEntityError(f"{what}: IAM refuses to modify it ({code})")
         if code in TRANSIENT_CODES:
             return TransientError(f"{what}: {code}")
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)

@@ -7,7 +7,9 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from leak_responder.adapters.aws.errors import translated
+from botocore.exceptions import BotoCoreError, ClientError
+
+from leak_responder.adapters.aws.errors import error_code, translate, translated
 from leak_responder.domain.model import iso
 from leak_responder.domain.ports import (
     AccessKeyInfo,
@@ -35,6 +37,7 @@ CONTAINMENT_PERMISSIONS: tuple[str, ...] = (
     "iam:PutUserPolicy",
     "iam:PutRolePolicy",
     "iam:TagUser",
+    "iam:GetUser",  # the owner's exact ARN, for the replacement secret's resource policy
     *OWNER_PERMISSIONS,
 )
 
@@ -106,10 +109,14 @@ class IamKeyAdmin:
 
     def create_key(self, user_name: str) -> NewAccessKey:
         try:
-            with translated("iam:CreateAccessKey"):
-                key = self._iam.create_access_key(UserName=user_name)["AccessKey"]
-        except KeyLimitError as exc:
-            raise KeyLimitError(f"{user_name} already has two access keys") from exc
+            key = self._iam.create_access_key(UserName=user_name)["AccessKey"]
+        except ClientError as exc:
+            # Only here does LimitExceeded mean "two keys already" (TagUser's is the tag quota).
+            if error_code(exc) == "LimitExceeded":
+                raise KeyLimitError(f"{user_name} already has two access keys") from exc
+            raise translate(exc, "iam:CreateAccessKey") from exc
+        except BotoCoreError as exc:
+            raise translate(exc, "iam:CreateAccessKey") from exc
         return NewAccessKey(key["AccessKeyId"], Secret(key["SecretAccessKey"]), key["CreateDate"])
 
     def delete_key(self, user_name: str, key_id: str) -> None:
@@ -143,6 +150,10 @@ class IamKeyAdmin:
     def principal(self, kind: str, name: str) -> PrincipalRef:
         arn = f"arn:{self._partition}:iam::{self.account_id}:{kind}/{name}"
         return PrincipalRef(kind=kind, name=name, arn=arn)
+
+    def user_arn(self, user_name: str) -> str:
+        with translated("iam:GetUser"):
+            return str(self._iam.get_user(UserName=user_name)["User"]["Arn"])
 
     def revoke_sessions(self, principal: PrincipalRef, issued_before: datetime) -> None:
         document = revoke_policy_document(issued_before)

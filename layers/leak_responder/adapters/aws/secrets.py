@@ -1,7 +1,9 @@
 """Secrets Manager adapter: delivers the replacement secret (the SecretStore port).
 
-One secret per user, readable only by that user and the security role: a resource policy denies
-every other principal, whatever their identity policies say.
+One secret per user, readable only by that user and the security role: the resource policy
+grants them by exact ARN and denies everyone else, whatever their identity policies say. The
+policy is in place before the secret gets its value, so there is no moment at which the value
+is readable by anyone else.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from leak_responder.adapters.aws.errors import error_code, translate, translated
-from leak_responder.domain.ports import NewAccessKey, StoredSecret
+from leak_responder.domain.ports import NewAccessKey, PrincipalRef, StoredSecret
 
 PERMISSIONS: tuple[str, ...] = (
     "secretsmanager:CreateSecret",
@@ -29,14 +31,8 @@ def secret_name(prefix: str, account_id: str, user_name: str) -> str:
     return f"{prefix}/{account_id}/{user_name}"
 
 
-def reader_policy(account_id: str, user_name: str, security_role_arn: str | None) -> str:
-    # A user may have a path (user/team/alice): match both forms of its ARN.
-    readers = [
-        f"arn:aws:iam::{account_id}:user/{user_name}",
-        f"arn:aws:iam::{account_id}:user/*/{user_name}",
-    ]
-    if security_role_arn:
-        readers.append(security_role_arn)
+def reader_policy(owner_arn: str, security_role_arn: str | None) -> str:
+    readers = [owner_arn, *([security_role_arn] if security_role_arn else [])]
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -44,10 +40,9 @@ def reader_policy(account_id: str, user_name: str, security_role_arn: str | None
                 {
                     "Sid": "OwnerAndSecurityRead",
                     "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                    "Principal": {"AWS": readers},
                     "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
                     "Resource": "*",
-                    "Condition": {"ArnLike": {"aws:PrincipalArn": readers}},
                 },
                 {
                     "Sid": "NobodyElseReads",
@@ -55,7 +50,7 @@ def reader_policy(account_id: str, user_name: str, security_role_arn: str | None
                     "Principal": "*",
                     "Action": "secretsmanager:GetSecretValue",
                     "Resource": "*",
-                    "Condition": {"ArnNotLike": {"aws:PrincipalArn": readers}},
+                    "Condition": {"ArnNotEquals": {"aws:PrincipalArn": readers}},
                 },
             ],
         }
@@ -76,31 +71,30 @@ class SecretsManagerStore:
         self._security_role = security_role_arn
 
     def store(
-        self, account_id: str, user_name: str, key: NewAccessKey, incident_id: str
+        self, account_id: str, owner: PrincipalRef, key: NewAccessKey, incident_id: str
     ) -> StoredSecret:
-        name = secret_name(self._prefix, account_id, user_name)
+        name = secret_name(self._prefix, account_id, owner.name)
+        arn = self._create_empty(name, account_id, owner.name, incident_id)
+        with translated("secretsmanager:PutResourcePolicy"):
+            self._sm.put_resource_policy(
+                SecretId=arn, ResourcePolicy=reader_policy(owner.arn, self._security_role)
+            )
         value = json.dumps(
             {
                 "AccessKeyId": key.key_id,
                 "SecretAccessKey": key.secret.reveal(),
-                "UserName": user_name,
+                "UserName": owner.name,
                 "IncidentId": incident_id,
             }
         )
-        arn = self._create_or_update(name, value, account_id, user_name, incident_id)
-        with translated("secretsmanager:PutResourcePolicy"):
-            self._sm.put_resource_policy(
-                SecretId=arn,
-                ResourcePolicy=reader_policy(account_id, user_name, self._security_role),
-            )
+        with translated("secretsmanager:PutSecretValue"):
+            self._sm.put_secret_value(SecretId=arn, SecretString=value)
         return StoredSecret(name=name, arn=arn)
 
-    def _create_or_update(
-        self, name: str, value: str, account_id: str, user_name: str, incident_id: str
-    ) -> str:
+    def _create_empty(self, name: str, account_id: str, user_name: str, incident_id: str) -> str:
+        """The secret without a value (no version yet), or the user's existing one."""
         args: dict[str, Any] = {
             "Name": name,
-            "SecretString": value,
             "Description": f"Replacement access key for {user_name} (leak-responder)",
             "Tags": [
                 {"Key": "leak-responder:account", "Value": account_id},
@@ -117,6 +111,6 @@ class SecretsManagerStore:
                 raise translate(exc, "secretsmanager:CreateSecret") from exc
         except BotoCoreError as exc:
             raise translate(exc, "secretsmanager:CreateSecret") from exc
-        # The user's secret exists from an earlier incident: a new version replaces it.
-        with translated("secretsmanager:PutSecretValue"):
-            return str(self._sm.put_secret_value(SecretId=name, SecretString=value)["ARN"])
+        # An earlier incident's secret for this user: its policy and value are replaced below.
+        with translated("secretsmanager:DescribeSecret"):
+            return str(self._sm.describe_secret(SecretId=name)["ARN"])
