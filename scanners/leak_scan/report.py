@@ -1,7 +1,8 @@
 """``--report``: one scanner message (schema v1 of contracts.md) per distinct key, to SQS.
 
 The SQS client is passed in; cli.py builds it at the edge. Messages carry key IDs and
-locations only, never a secret.
+locations only, never a secret: URLs lose their userinfo, since a CI checkout's origin is
+``https://gitlab-ci-token:<job token>@host/...`` and the responder shows it in Slack.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from leak_responder.redact import safe_url
 from leak_scan import SCANNER
 from leak_scan.errors import ReportError
 from leak_scan.model import Finding
@@ -64,10 +66,12 @@ def build_messages(
         if finding.key_id:
             by_key.setdefault(finding.key_id, []).append(finding)
     when = detected_at or _utc_now()
+    where = safe_url(repository) if repository else None
     messages = []
     for key_id in sorted(by_key):
         group = by_key[key_id]
         best = _best(group)
+        url = url_for(best) if url_for else None
         messages.append(
             {
                 "schema": SCHEMA,
@@ -77,11 +81,11 @@ def build_messages(
                 "detected_at": when,
                 "scanner": SCANNER,
                 "location": {
-                    "repository": repository,
+                    "repository": where,
                     "path": best.path,
                     "line": best.line,
                     "commit": best.commit,
-                    "url": url_for(best) if url_for else None,
+                    "url": safe_url(url) if url else None,
                 },
             }
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from moto import mock_aws
 from leak_scan import SCANNER
 from leak_scan.cli import main
 from leak_scan.errors import ReportError
+from leak_scan.model import Finding
 from leak_scan.report import QueueReporter, build_messages
 from tests.scanners.conftest import make_key, make_secret
 
@@ -131,8 +133,6 @@ class FlakySqs:
 
 
 def _messages(n: int) -> list[dict[str, Any]]:
-    from leak_scan.model import Finding
-
     findings = [Finding(path="a", line=i + 1, key_id=make_key()) for i in range(n)]
     return build_messages(findings, repository=None)
 
@@ -174,3 +174,49 @@ def test_fifo_queues_get_group_and_deduplication_ids(sqs: Any) -> None:
     messages = _messages(2)
     assert QueueReporter(sqs, url).send(messages) == 2
     assert sorted(b["key_id"] for b in _drain(sqs, url)) == sorted(m["key_id"] for m in messages)
+
+
+def test_report_never_sends_the_ci_job_token_in_the_clone_url(
+    sqs: Any,
+    git_repo: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a GitLab CI checkout: origin carries the job token as the URL's password
+    token = "glcbt-" + secrets.token_hex(10)
+    git_repo(
+        "remote", "add", "origin", f"https://gitlab-ci-token:{token}@gitlab.example.com/org/r.git"
+    )
+    repo: Path = git_repo.path
+    (repo / "a.env").write_text(f"K={make_key()}\n")
+    url = sqs.create_queue(QueueName="ci-queue")["QueueUrl"]
+    monkeypatch.chdir(repo)
+
+    # When leak-scan reports, in every output format
+    for fmt in ("text", "json", "sarif"):
+        code = main([".", "--report", url, "--format", fmt])
+        out, err = capsys.readouterr()
+
+        # Then the message names the repository without the token, and nothing prints it
+        assert code == 1, err
+        (body,) = _drain(sqs, url)
+        assert body["location"]["repository"] == "https://gitlab.example.com/org/r.git"
+        assert token not in out + err + json.dumps(body)
+
+
+def test_explicit_repository_and_urls_are_made_safe_too() -> None:
+    token = secrets.token_hex(10)
+    (message,) = build_messages(
+        [Finding(path="a", line=1, key_id=make_key())],
+        repository=f"https://{token}@github.com/org/r.git",
+        url_for=lambda f: f"https://x:{token}@github.com/org/r/blob/main/{f.path}#L{f.line}",
+    )
+    assert message["location"]["repository"] == "https://github.com/org/r.git"
+    assert message["location"]["url"] == "https://github.com/org/r/blob/main/a#L1"
+
+
+def test_plain_ssh_remote_is_reported_as_it_is() -> None:
+    (message,) = build_messages(
+        [Finding(path="a", line=1, key_id=make_key())], repository="git@example.com:org/r.git"
+    )
+    assert message["location"]["repository"] == "git@example.com:org/r.git"
