@@ -6,9 +6,11 @@ import argparse
 import os
 import re
 import sys
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from leak_responder.redact import redact_secrets, safe_url
 from leak_scan import __version__
 from leak_scan.baseline import BASELINE_NAME, Baseline, scan_with_detect_secrets
 from leak_scan.detector import AwsKeyDetector, hits_to_findings
@@ -31,6 +33,9 @@ from leak_scan.sources import (
 from leak_scan.verify import verify_findings
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+# Set to 1 to see the traceback of an unexpected error (still scrubbed of secrets).
+DEBUG_ENV = "LEAK_SCAN_DEBUG"
+_ERROR_MAX_CHARS = 500
 _SIZE = re.compile(r"^(\d+)([kKmMgG]?)[bB]?$")
 
 
@@ -210,11 +215,49 @@ def _make_sts(key_id: str, secret: str) -> Any:
     return _boto3_client("sts", aws_access_key_id=key_id, aws_secret_access_key=secret)
 
 
+def _scrubbed(text: str) -> str:
+    # Error text can quote a clone URL with its token, or a line holding a secret key.
+    return redact_secrets(safe_url(text))
+
+
+def _report_error(exc: BaseException) -> None:
+    if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+        sys.stderr.write(_scrubbed("".join(traceback.format_exception(exc))))
+    if isinstance(exc, LeakScanError):
+        text = str(exc)
+    else:
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    line = " ".join(_scrubbed(text).split())
+    if len(line) > _ERROR_MAX_CHARS:
+        line = line[:_ERROR_MAX_CHARS] + "…"
+    print(f"leak-scan: error: {line}", file=sys.stderr)
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
     sqs_factory: Callable[[str], Any] | None = None,
     sts_factory: Callable[[str, str], Any] | None = None,
+) -> int:
+    """Exit 0: nothing found, 1: findings, 2: usage or runtime error (contracts.md).
+
+    Any exception, ours or a library's (a bad --output path, a missing AWS profile), is one
+    line on stderr and exit 2: exit 1 must mean findings, which CI may treat differently.
+    """
+    try:
+        return _run(argv, sqs_factory, sts_factory)
+    except KeyboardInterrupt:
+        print("leak-scan: interrupted", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:
+        _report_error(exc)
+        return EXIT_ERROR
+
+
+def _run(
+    argv: Sequence[str] | None,
+    sqs_factory: Callable[[str], Any] | None,
+    sts_factory: Callable[[str, str], Any] | None,
 ) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -222,31 +265,27 @@ def main(
         parser.error("--verify is not available with --staged: the hook never sends keys out")
     detector = AwsKeyDetector(keep_secrets=args.verify)
     stats = ScanStats()
-    try:
-        findings = _collect(args, detector, stats)
-        if args.verify:
-            findings = verify_findings(findings, sts_factory or _make_sts)
-        rendered = RENDERERS[args.format](findings)
-        if args.output:
-            with open(args.output, "w", encoding="utf-8") as handle:
-                handle.write(rendered)
-        else:
-            sys.stdout.write(rendered)
-            sys.stdout.flush()
-        if args.report:
-            messages = build_messages(findings, repository=args.repository or origin_url())
-            if messages:
-                make_sqs = sqs_factory or (
-                    lambda url: _boto3_client("sqs", region_name=_queue_region(url))
-                )
-                sent = QueueReporter(make_sqs(args.report), args.report).send(messages)
-                print(f"leak-scan: reported {sent} key ID(s) to {args.report}", file=sys.stderr)
-    except LeakScanError as exc:
-        print(f"leak-scan: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("leak-scan: interrupted", file=sys.stderr)
-        return EXIT_ERROR
+    findings = _collect(args, detector, stats)
+    if args.verify:
+        findings = verify_findings(findings, sts_factory or _make_sts)
+    rendered = RENDERERS[args.format](findings)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            handle.write(rendered)
+    else:
+        sys.stdout.write(rendered)
+        sys.stdout.flush()
+    if args.report:
+        messages = build_messages(findings, repository=args.repository or origin_url())
+        if messages:
+            make_sqs = sqs_factory or (
+                lambda url: _boto3_client("sqs", region_name=_queue_region(url))
+            )
+            sent = QueueReporter(make_sqs(args.report), args.report).send(messages)
+            print(
+                f"leak-scan: reported {sent} key ID(s) to {safe_url(args.report)}",
+                file=sys.stderr,
+            )
     if stats.skipped_large:
         print(
             f"leak-scan: skipped {stats.skipped_large} file(s) over --max-file-size",

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 import pytest
@@ -292,3 +295,103 @@ def test_progress_bar_only_on_a_tty() -> None:
     bar = Progress(stream, 10, enabled=True)
     bar.update(5, 2_000_000, force=True)
     assert "5/10 commits" in stream.getvalue()
+
+
+# --- runtime errors exit 2, in one line, without a secret ----------------------------------
+
+
+def _leak_scan(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "leak_scan", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+    )
+
+
+def _clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    drop = ("AWS_", "LEAK_SCAN_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    # No profile file anywhere a test could read: botocore fails before any request is made.
+    env["AWS_CONFIG_FILE"] = str(tmp_path / "no-config")
+    env["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / "no-credentials")
+    return {**env, **extra}
+
+
+def test_unwritable_output_exits_two_with_one_line(
+    tree: tuple[Path, str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, _, secret = tree
+    code, out, err = run(
+        [str(root), "--output", str(tmp_path / "no" / "such" / "dir.json")], capsys
+    )
+    assert code == 2
+    assert err.startswith("leak-scan: error: ")
+    assert "FileNotFoundError" in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+    assert secret not in out + err
+
+
+def test_missing_aws_profile_for_report_exits_two_without_a_traceback(
+    tree: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    # Given --report with a profile that does not exist (botocore raises ProfileNotFound
+    # while the SQS client is built, before any request)
+    root, _, secret = tree
+    env = _clean_env(tmp_path, AWS_PROFILE="no-such-profile", AWS_DEFAULT_REGION="us-east-1")
+    queue = "https://sqs.us-east-1.amazonaws.com/123456789012/leaks"
+
+    # When leak-scan runs, Then it exits 2 with one line that names the problem
+    proc = _leak_scan([str(root), "--report", queue, "--format", "json"], env, tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("leak-scan: error: ProfileNotFound")
+    assert "no-such-profile" in line
+    assert secret not in proc.stdout + proc.stderr
+
+    # And LEAK_SCAN_DEBUG=1 adds the traceback
+    env["LEAK_SCAN_DEBUG"] = "1"
+    debug = _leak_scan([str(root), "--report", queue, "--format", "json"], env, tmp_path)
+    assert debug.returncode == 2
+    assert "Traceback (most recent call last)" in debug.stderr
+    assert secret not in debug.stdout + debug.stderr
+
+
+class ExplodingSqsFactory:
+    """Fails as an unexpected library error would, with credentials in its message."""
+
+    def __init__(self, secret: str, token: str) -> None:
+        self.message = (
+            f"cannot use aws_secret_access_key={secret} for "
+            f"https://ci:{token}@gitlab.example.com/r.git\nsecond line"
+        )
+
+    def __call__(self, queue_url: str) -> Any:
+        raise RuntimeError(self.message)
+
+
+@pytest.mark.parametrize("debug", ["", "1"])
+def test_unexpected_error_message_never_prints_a_secret(
+    tree: tuple[Path, str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    debug: str,
+) -> None:
+    root, _, secret = tree
+    token = "glcbt-" + secrets.token_hex(10)
+    monkeypatch.setenv("LEAK_SCAN_DEBUG", debug)
+    code = main(
+        [str(root), "--report", "https://sqs.us-east-1.amazonaws.com/1/q"],
+        sqs_factory=ExplodingSqsFactory(secret, token),
+    )
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert "leak-scan: error: RuntimeError: cannot use aws_secret_access_key=" in err
+    assert secret not in out + err
+    assert token not in out + err
+    if not debug:
+        assert len(err.strip().splitlines()) == 1
