@@ -338,6 +338,9 @@ def test_reactivate_is_for_approvers_only(
     assert stored["status"] == "reactivated"
     assert stored["audit"][-1]["by"] == APPROVER
     assert stored["audit"][-1]["action"] == "reactivate_key"
+    # And the key's description tag, checked by IAM's rules (conftest.iam_tag_rules), says so
+    tags = {t["Key"]: t["Value"] for t in stack.iam().list_user_tags(UserName="alice")["Tags"]}
+    assert "reactivated" in tags[contained["key"]]
 
 
 def test_other_workspace_is_403(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import replace
 from datetime import timedelta
 
@@ -17,9 +18,10 @@ from leak_responder.domain.approval import (
     UnauthorisedClickError,
     UnknownIncidentError,
     handle_click,
+    iam_tag_value,
 )
 from leak_responder.domain.model import Incident, IncidentStatus
-from leak_responder.errors import ConflictError, TransientError
+from leak_responder.errors import ConflictError, LeakResponderError, TransientError
 from tests.fakes import InMemoryIncidentStore
 from tests.slack_support import APPROVER, OWNER_SLACK, STRANGER, TEAM, World
 
@@ -59,6 +61,14 @@ def deps(world: World, store: InMemoryIncidentStore | None = None) -> ApprovalDe
 
 def click(incident: Incident, user: str, action: Action = Action.DELETE, team: str = TEAM) -> Click:
     return Click(action=action, incident_id=incident.incident_id, user_id=user, team_id=team)
+
+
+def iam_tag_value_ok(value: str) -> bool:
+    """IAM's rule for a tag value, [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]{0,256}: the fakes (and moto)
+    accept anything, real IAM answers ValidationError."""
+    return len(value) <= 256 and all(
+        unicodedata.category(ch)[0] in "LZN" or ch in "_.:/=+-@" for ch in value
+    )
 
 
 def deletes(world: World) -> list[tuple[object, ...]]:
@@ -209,7 +219,9 @@ def test_reactivate_is_for_approvers_only(world: World, contained: Incident) -> 
     result = handle_click(click(contained, APPROVER, Action.REACTIVATE), deps(world))
     assert result.changed
     assert world.home.key(contained.key_id).status == "Active"
-    assert "reactivated" in world.home.users["alice"].tags[contained.key_id]
+    note = world.home.users["alice"].tags[contained.key_id]
+    assert "reactivated" in note and contained.incident_id in note
+    assert iam_tag_value_ok(note), note
     stored = world.incidents.get_by_id(contained.incident_id)
     assert stored.status == IncidentStatus.REACTIVATED
     assert stored.closed_by == APPROVER
@@ -225,6 +237,36 @@ def test_reactivate_is_for_approvers_only(world: World, contained: Incident) -> 
     with pytest.raises(ApprovalRefusedError):
         handle_click(click(contained, OWNER_SLACK), deps(world))
     assert deletes(world) == []
+
+
+def test_a_refused_retag_does_not_undo_the_reactivation(
+    world: World, contained: Incident, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given IAM refusing the description tag (a quota, a policy, an invalid value)
+    def refused(user_name: str, tags: dict[str, str]) -> None:
+        raise LeakResponderError("iam:TagUser: ValidationError")
+
+    monkeypatch.setattr(world.home, "tag_user", refused)
+    # When an approver reactivates the key
+    result = handle_click(click(contained, APPROVER, Action.REACTIVATE), deps(world))
+    # Then the key is Active and the incident says so: the tag is only the console's label
+    assert result.changed
+    assert world.home.key(contained.key_id).status == "Active"
+    assert world.incidents.get_by_id(contained.incident_id).status == IncidentStatus.REACTIVATED
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("leak-responder: reactivated 2026-11-28", "leak-responder: reactivated 2026-11-28"),
+        ("reactivated (false positive), by U0SEC", "reactivated -false positive-- by U0SEC"),
+        ("Zoë's key\tnote;", "Zoë-s key-note-"),
+        ("x" * 300, "x" * 256),
+    ],
+)
+def test_tag_values_are_made_acceptable_to_iam(text: str, expected: str) -> None:
+    assert iam_tag_value(text) == expected
+    assert iam_tag_value_ok(iam_tag_value(text))
 
 
 def test_deleted_key_cannot_be_reactivated(world: World, contained: Incident) -> None:

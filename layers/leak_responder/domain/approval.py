@@ -24,6 +24,7 @@ from leak_responder.errors import (
     ConflictError,
     IncidentNotFoundError,
     KeyNotFoundError,
+    LeakResponderError,
     TransientError,
 )
 
@@ -35,6 +36,11 @@ INCIDENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
 CLAIM_TTL = timedelta(seconds=60)
 
 _SAVE_ATTEMPTS = 4
+
+# IAM accepts tag values of at most 256 letters, numbers, spaces and these marks; anything else
+# (a comma, a parenthesis) is a ValidationError that moto does not reproduce.
+_TAG_VALUE_MAX = 256
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
 
 
 class UnauthorisedClickError(ApprovalError):
@@ -109,6 +115,13 @@ def handle_click(click: Click, deps: ApprovalDeps) -> ApprovalResult:
     if click.action == Action.DELETE:
         return _Delete(click, incident, deps).run()
     return _reactivate(click, incident, deps)
+
+
+def iam_tag_value(text: str) -> str:
+    """``text`` as IAM will take it for a tag value: other characters become "-", and it is cut
+    to length."""
+    kept = (ch if ch.isalnum() or ch == " " or ch in _TAG_PUNCTUATION else "-" for ch in text)
+    return "".join(kept)[:_TAG_VALUE_MAX]
 
 
 def _authorise(click: Click, incident: Incident, policy: ApprovalPolicy) -> None:
@@ -366,11 +379,16 @@ def _reactivate(click: Click, incident: Incident, deps: ApprovalDeps) -> Approva
 
     # The key's description tag still says "leaked, deactivated"; the console should not lie.
     day = iso(now)[:10]
-    note = f"leak-responder: reactivated {day} (false positive) incident {incident.incident_id}"
+    note = f"leak-responder: reactivated {day} - false positive - incident {incident.incident_id}"
     try:
-        admin.tag_user(incident.user_name, {incident.key_id: note})
-    except (KeyNotFoundError, AccessDeniedError, TransientError):
-        deps.observe("could not retag reactivated key", incident_id=incident.incident_id)
+        admin.tag_user(incident.user_name, {incident.key_id: iam_tag_value(note)})
+    except LeakResponderError as exc:
+        # The key is Active again already; a label IAM refuses must not fail the click.
+        deps.observe(
+            "could not retag reactivated key",
+            incident_id=incident.incident_id,
+            error=type(exc).__name__,
+        )
 
     def close(current: Incident) -> Incident | None:
         if current.status == IncidentStatus.REACTIVATED:
