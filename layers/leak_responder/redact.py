@@ -34,19 +34,24 @@ def _walk(node: Any) -> Any:
     if isinstance(node, list):
         return [_walk(v) for v in node]
     if isinstance(node, str):
-        return _SECRET_LIKE.sub(_scrub, node)
+        return _scrub_text(node)
     return node
 
 
 def redact_secrets(text: str) -> str:
-    """``text`` without credential-shaped values; JSON stays JSON."""
+    """``text`` without credential-shaped values, and its URLs made safe (``safe_url``);
+    JSON stays JSON."""
     try:
         parsed = json.loads(text)
     except ValueError:
-        return _SECRET_LIKE.sub(_scrub, text)
+        return _scrub_text(text)
     if not isinstance(parsed, dict | list):
-        return _SECRET_LIKE.sub(_scrub, text)
+        return _scrub_text(text)
     return json.dumps(_walk(parsed))
+
+
+def _scrub_text(text: str) -> str:
+    return _SECRET_LIKE.sub(_scrub, safe_url(text))
 
 
 # Userinfo of a URL with a scheme: from "://" to the last "@" before the path, query or

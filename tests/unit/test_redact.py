@@ -200,3 +200,16 @@ def test_safe_url_is_linear_on_hostile_input() -> None:
     # No timing asserted: a quadratic pattern would not finish this in any sane time.
     hostile = ("a" * 50_000) + ":" + ("b" * 50_000) + ("://" + "c" * 1000) * 50
     assert safe_url(hostile) == hostile
+
+
+def test_redacted_bodies_keep_urls_without_their_credentials() -> None:
+    # A rejected scanner message goes to the DLQ through redact_secrets: the CI clone URL in
+    # it must not keep the job token, in a JSON body or in text that is not JSON.
+    token = _token()
+    clone = f"https://gitlab-ci-token:{token}@gitlab.example.com/org/repo.git"
+    body = json.dumps({"schema": "x", "location": {"repository": clone}})
+    assert json.loads(redact_secrets(body)) == {
+        "schema": "x",
+        "location": {"repository": "https://gitlab.example.com/org/repo.git"},
+    }
+    assert token not in redact_secrets(body[:-3])
