@@ -20,14 +20,17 @@ from botocore.client import BaseClient
 class ActionRecorder:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.actions: dict[str, set[str]] = defaultdict(set)
+        # (function, action, names of the parameters): never their values, which may be secret
+        self.sequence: list[tuple[str, str, frozenset[str]]] = []
         self._function: str | None = None
         original = BaseClient._make_api_call
         recorder = self
 
         def record(client: BaseClient, operation: str, params: Any) -> Any:
             if recorder._function is not None:
-                prefix = client.meta.service_model.signing_name
-                recorder.actions[recorder._function].add(f"{prefix}:{operation}")
+                action = f"{client.meta.service_model.signing_name}:{operation}"
+                recorder.actions[recorder._function].add(action)
+                recorder.sequence.append((recorder._function, action, frozenset(params)))
             return original(client, operation, params)
 
         monkeypatch.setattr(BaseClient, "_make_api_call", record)

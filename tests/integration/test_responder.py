@@ -307,3 +307,38 @@ def _member_iam(account: str) -> Any:
         aws_secret_access_key=creds["SecretAccessKey"],
         aws_session_token=creds["SessionToken"],
     )
+
+
+def test_the_secret_is_locked_to_its_owner_before_it_has_a_value(
+    stack: Stack, handler: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto does not evaluate resource policies, so this checks the policy document and the
+    order of calls: the value is written only once the policy names the owner's exact ARN."""
+    from tests.aws_calls import ActionRecorder
+
+    iam = stack.iam()
+    arn = iam.create_user(UserName="alice", Path="/team/")["User"]["Arn"]
+    key_id = iam.create_access_key(UserName="alice")["AccessKey"]["AccessKeyId"]
+    calls = ActionRecorder(monkeypatch)
+    calls.wrap(handler, "ResponderFunction")
+    assert run(handler, stack, [health_event(key_id)]) == {"batchItemFailures": []}
+    secrets_calls = [(a, p) for _, a, p in calls.sequence if a.startswith("secretsmanager:")]
+    assert [a for a, _ in secrets_calls] == [
+        "secretsmanager:CreateSecret",
+        "secretsmanager:PutResourcePolicy",
+        "secretsmanager:PutSecretValue",
+    ]
+    assert "SecretString" not in secrets_calls[0][1]
+    record = incident(stack, key_id)
+    policy = json.loads(
+        stack.client("secretsmanager").get_resource_policy(SecretId=record["secret_name"])[
+            "ResourcePolicy"
+        ]
+    )
+    allow, deny = policy["Statement"]
+    assert arn == "arn:aws:iam::123456789012:user/team/alice"
+    assert allow["Effect"] == "Allow"
+    assert allow["Principal"] == {"AWS": [arn]}
+    assert deny["Effect"] == "Deny"
+    assert deny["Principal"] == "*"
+    assert deny["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": [arn]}}
