@@ -6,6 +6,7 @@ sees what CloudFormation would.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import shlex
@@ -114,12 +115,40 @@ def _actions(statement: dict[str, Any]) -> list[str]:
 
 
 def _granted(function: dict[str, Any]) -> set[str]:
+    # A Deny narrows what an Allow grants; it is never a grant itself.
     return {
         action
         for statement in _policy_statements(function)
         if statement["Effect"] == "Allow"
         for action in _actions(statement)
     }
+
+
+def _allows(function: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    return (s for s in _policy_statements(function) if s["Effect"] == "Allow")
+
+
+def _denies(function: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in _policy_statements(function) if s["Effect"] == "Deny"]
+
+
+def test_deny_statements_are_not_counted_as_grants() -> None:
+    # Given a function whose only statement on an action is a Deny
+    function = {
+        "Properties": {
+            "Policies": [
+                {
+                    "Statement": [
+                        {"Effect": "Allow", "Action": "iam:ListAccessKeys", "Resource": "x"},
+                        {"Effect": "Deny", "Action": ["iam:PutRolePolicy"], "Resource": "y"},
+                    ]
+                }
+            ]
+        }
+    }
+    # Then the Deny is no grant, and it is seen as a Deny
+    assert _granted(function) == {"iam:ListAccessKeys"}
+    assert [_actions(s) for s in _denies(function)] == [["iam:PutRolePolicy"]]
 
 
 def test_every_function_has_declared_permissions(resources: dict[str, Any]) -> None:
@@ -151,8 +180,10 @@ def test_policies_are_scoped(
     assert "Role" not in function["Properties"], "a Role would bypass the checked Policies"
     for statement in _policy_statements(function):
         actions = _actions(statement)
-        assert statement["Effect"] == "Allow"
+        assert statement["Effect"] in ("Allow", "Deny"), statement
         assert all("*" not in a for a in actions), f"wildcard action in {statement}"
+        if statement["Effect"] == "Deny":
+            continue  # a Deny only narrows; test_responder_may_not_write_to_its_own_roles
         resource = resolver.resolve(statement["Resource"])
         targets = [resource] if isinstance(resource, str) else resource
         if "*" in targets:
@@ -164,7 +195,7 @@ def test_iam_actions_are_scoped_to_users_and_roles_of_the_account(
 ) -> None:
     account = pseudo_parameters()["AWS::AccountId"]
     for logical_id in FUNCTIONS:
-        for statement in _policy_statements(resources[logical_id]):
+        for statement in _allows(resources[logical_id]):
             if not any(a.startswith("iam:") for a in _actions(statement)):
                 continue
             resource = resolver.resolve(statement["Resource"])
@@ -172,6 +203,84 @@ def test_iam_actions_are_scoped_to_users_and_roles_of_the_account(
                 f"arn:aws:iam::{account}:user/*",
                 f"arn:aws:iam::{account}:role/*",
             ), resource
+
+
+def _role_name(stack: str, function: str, limit: int = 64) -> str:
+    """A name CloudFormation may give SAM's role of ``function``: ``<stack>-<Function>Role-<id>``.
+
+    Too long for IAM's 64 characters, the stack name is what gets cut (the worst case for a
+    deny by name prefix).
+    """
+    rest = f"-{function}Role-A1B2C3D4E5F6"
+    return stack[: limit - len(rest)] + rest
+
+
+def _resources(statement: dict[str, Any]) -> list[str]:
+    resource = statement["Resource"]
+    return [resource] if isinstance(resource, str) else list(resource)
+
+
+def _denied(statement: dict[str, Any], action: str, arn: str, tags: dict[str, str]) -> bool:
+    """Whether this resolved Deny applies; its only condition may be StringEquals on tags."""
+    if action not in _actions(statement):
+        return False
+    if not any(fnmatch.fnmatchcase(arn, pattern) for pattern in _resources(statement)):
+        return False
+    condition = statement.get("Condition") or {}
+    assert set(condition) <= {"StringEquals"}, condition
+    return all(
+        key.startswith("aws:ResourceTag/")
+        and tags.get(key.removeprefix("aws:ResourceTag/")) == value
+        for key, value in (condition.get("StringEquals") or {}).items()
+    )
+
+
+def _resolved_responder(template: dict[str, Any], stack: str) -> dict[str, Any]:
+    refs = {**_refs(template), **pseudo_parameters(stack_name=stack)}
+    resolver = Resolver(template, refs, attributes=_fake_attributes(template))
+    policies = template["Resources"]["ResponderFunction"]["Properties"]["Policies"]
+    return {"Properties": {"Policies": resolver.resolve(policies)}}
+
+
+@pytest.mark.parametrize("stack", ["leak-responder", "security-account-leak-responder-production"])
+def test_responder_may_not_write_to_this_stacks_roles(template: dict[str, Any], stack: str) -> None:
+    # Given the responder may put inline policies on roles (to revoke leaked ASIA sessions),
+    account = pseudo_parameters()["AWS::AccountId"]
+    responder = _resolved_responder(template, stack)
+    on_roles = {
+        action
+        for statement in _allows(responder)
+        if any(":role/" in r for r in _resources(statement))
+        for action in _actions(statement)
+        if action.startswith("iam:")
+    }
+    assert on_roles == {"iam:PutRolePolicy"}
+    # and SAM puts each function's tags, Globals included, on the role it makes for it,
+    refs = {**_refs(template), **pseudo_parameters(stack_name=stack)}
+    tags = Resolver(template, refs).resolve(template["Globals"]["Function"]["Tags"])
+    assert tags == {"leak-responder:stack": stack}
+    # Then each such action is denied on every role of this stack, even when CloudFormation cut
+    # a long stack name short to fit the role name,
+    for function in FUNCTIONS:
+        arn = f"arn:aws:iam::{account}:role/{_role_name(stack, function)}"
+        for action in on_roles:
+            assert any(_denied(d, action, arn, tags) for d in _denies(responder)), (action, arn)
+    # And on no other role of the account.
+    other = f"arn:aws:iam::{account}:role/ci-deployer"
+    assert not any(_denied(d, "iam:PutRolePolicy", other, {}) for d in _denies(responder))
+    assert not any(
+        _denied(d, "iam:PutRolePolicy", other, {"leak-responder:stack": "another-stack"})
+        for d in _denies(responder)
+    )
+
+
+def test_responder_denies_role_writes_by_stack_name_prefix(template: dict[str, Any]) -> None:
+    # The deny by name, as CloudFormation resolves it for the default stack name.
+    responder = _resolved_responder(template, "leak-responder")
+    by_name = [d for d in _denies(responder) if "Condition" not in d]
+    assert [(_actions(d), _resources(d)) for d in by_name] == [
+        (["iam:PutRolePolicy"], ["arn:aws:iam::123456789012:role/leak-responder-*"])
+    ]
 
 
 def test_secrets_are_written_only_under_the_prefix(
@@ -244,9 +353,9 @@ def test_runtime_is_a_current_python_and_layer_builds_the_package(
         text=True,
         check=True,
     ).stdout
-    assert "pip install --quiet -r requirements.txt -t \"/out/python\"" in plan
-    assert "cp -R leak_responder \"/out/python/\"" in plan
-    assert "compileall -q \"/out/python/leak_responder\"" in plan
+    assert 'pip install --quiet -r requirements.txt -t "/out/python"' in plan
+    assert 'cp -R leak_responder "/out/python/"' in plan
+    assert 'compileall -q "/out/python/leak_responder"' in plan
     assert (ROOT / "layers" / "leak_responder" / "__init__.py").is_file()
     requirements = (ROOT / "layers" / "requirements.txt").read_text(encoding="utf-8")
     pinned = {
@@ -257,16 +366,30 @@ def test_runtime_is_a_current_python_and_layer_builds_the_package(
     assert {"aws-lambda-powertools", "slack-sdk"} <= pinned
 
 
-def test_responder_consumes_the_queue_with_partial_batch_failures(
+def test_responder_consumes_both_queues_with_partial_batch_failures(
     resources: dict[str, Any],
 ) -> None:
-    (event,) = resources["ResponderFunction"]["Properties"]["Events"].values()
-    assert event["Type"] == "SQS"
-    props = event["Properties"]
-    assert props["Queue"] == {"Fn::GetAtt": ["LeakQueue", "Arn"]}
-    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert props["BatchSize"] == 10
-    assert props["MaximumBatchingWindowInSeconds"] == 0
+    # Given the responder's event sources, Then there is one per queue, with the same settings
+    events = list(resources["ResponderFunction"]["Properties"]["Events"].values())
+    assert [e["Type"] for e in events] == ["SQS", "SQS"]
+    queues = sorted(e["Properties"]["Queue"]["Fn::GetAtt"][0] for e in events)
+    assert queues == ["LeakQueue", "ScannerQueue"]
+    for event in events:
+        props = event["Properties"]
+        assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert props["BatchSize"] == 10
+        assert props["MaximumBatchingWindowInSeconds"] == 0
+
+
+def test_responder_knows_which_queue_is_the_scanners(
+    resources: dict[str, Any], resolver: Resolver
+) -> None:
+    # The responder holds records from this ARN to scanner findings (Settings.scanner_queue_arn).
+    env = resources["ResponderFunction"]["Properties"]["Environment"]["Variables"]
+    assert resolver.resolve(env["SCANNER_QUEUE_ARN"]) == "arn:test:ScannerQueue"
+    settings = Settings.from_env({"INCIDENTS_TABLE": "t", "SCANNER_QUEUE_ARN": "arn:q"})
+    assert settings.scanner_queue_arn == "arn:q"
+    assert Settings.from_env({"INCIDENTS_TABLE": "t"}).scanner_queue_arn is None
 
 
 def test_approval_function_has_an_unauthenticated_url(resources: dict[str, Any]) -> None:
@@ -323,17 +446,18 @@ def test_home_account_is_the_stack_account(template: dict[str, Any]) -> None:
 def test_redrive_count_is_the_responders_max_receive_count(
     resources: dict[str, Any], resolver: Resolver
 ) -> None:
-    redrive = resolver.resolve(resources["LeakQueue"]["Properties"]["RedrivePolicy"])
     env = resources["ResponderFunction"]["Properties"]["Environment"]["Variables"]
     max_receive = resolver.resolve(env["MAX_RECEIVE_COUNT"])
-    assert 3 <= int(redrive["maxReceiveCount"]) <= 10
-    assert str(redrive["maxReceiveCount"]) == str(max_receive)
-    assert redrive["deadLetterTargetArn"] == "arn:test:LeakDLQ"
+    for queue in ("LeakQueue", "ScannerQueue"):
+        redrive = resolver.resolve(resources[queue]["Properties"]["RedrivePolicy"])
+        assert 3 <= int(redrive["maxReceiveCount"]) <= 10
+        assert str(redrive["maxReceiveCount"]) == str(max_receive), queue
+        assert redrive["deadLetterTargetArn"] == "arn:test:LeakDLQ", queue
     assert resolver.resolve(env["DLQ_URL"]) == "ref:LeakDLQ"
 
 
 def test_queues_keep_messages_14_days_encrypted(resources: dict[str, Any]) -> None:
-    for name in ("LeakQueue", "LeakDLQ"):
+    for name in ("LeakQueue", "ScannerQueue", "LeakDLQ"):
         props = resources[name]["Properties"]
         assert props["MessageRetentionPeriod"] == 14 * 24 * 3600
         assert props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props
@@ -343,31 +467,98 @@ def test_visibility_timeout_is_six_times_the_responder_timeout(
     resources: dict[str, Any],
 ) -> None:
     timeout = resources["ResponderFunction"]["Properties"]["Timeout"]
-    assert resources["LeakQueue"]["Properties"]["VisibilityTimeout"] >= 6 * timeout
+    for queue in ("LeakQueue", "ScannerQueue"):
+        assert resources[queue]["Properties"]["VisibilityTimeout"] >= 6 * timeout, queue
 
 
-def test_only_this_stacks_rules_and_configured_scanners_may_send(
-    template: dict[str, Any], resources: dict[str, Any]
+def _queue_policy(
+    template: dict[str, Any], logical_id: str, scanners: list[str]
+) -> list[dict[str, Any]]:
+    base = {**_refs(template), **pseudo_parameters(), **parameter_defaults(template)}
+    resolver = Resolver(
+        template, {**base, "ScannerPrincipalArns": scanners}, _fake_attributes(template)
+    )
+    props = template["Resources"][logical_id]["Properties"]
+    document = resolver.resolve(props["PolicyDocument"])
+    statements: list[dict[str, Any]] = document["Statement"]
+    return statements
+
+
+def _tls_only(statements: list[dict[str, Any]], queue: str) -> bool:
+    return any(
+        s["Effect"] == "Deny"
+        and s["Principal"] == "*"
+        and s["Action"] == "sqs:*"
+        and s["Resource"] == f"arn:test:{queue}"
+        and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in statements
+    )
+
+
+@pytest.mark.parametrize("scanners", [[""], ["arn:aws:iam::111111111111:role/ci-leak-scan"]])
+def test_only_this_stacks_rules_may_send_to_the_leak_queue(
+    template: dict[str, Any], scanners: list[str]
 ) -> None:
-    rules = sorted(event_rules(template))
-    base = {**pseudo_parameters(), **parameter_defaults(template)}
-    attributes = _fake_attributes(template)
+    # Given the leak queue's policy, whether or not scanner principals are configured,
+    statements = _queue_policy(template, "LeakQueuePolicy", scanners)
+    assert template["Resources"]["LeakQueuePolicy"]["Properties"]["Queues"] == [
+        {"Ref": "LeakQueue"}
+    ]
+    # Then its one Allow is EventBridge, for this stack's rules only, over TLS only
+    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+    assert allow["Action"] == "sqs:SendMessage"
+    source_arns = allow["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert sorted(source_arns) == sorted(f"arn:test:{r}" for r in event_rules(template))
+    assert _tls_only(statements, "LeakQueue")
+
+
+def test_scanner_principals_may_send_to_the_scanner_queue_only(template: dict[str, Any]) -> None:
     scanner = "arn:aws:iam::111111111111:role/ci-leak-scan"
-    for scanners, expected_scanner_statement in (([""], False), ([scanner], True)):
-        resolver = Resolver(template, {**base, "ScannerPrincipalArns": scanners}, attributes)
-        policy = resolver.resolve(resources["LeakQueuePolicy"]["Properties"]["PolicyDocument"])
-        allows = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
-        from_events = [s for s in allows if s["Principal"] == {"Service": "events.amazonaws.com"}]
-        (events_statement,) = from_events
-        source_arns = events_statement["Condition"]["ArnEquals"]["aws:SourceArn"]
-        assert sorted(source_arns) == sorted(f"arn:test:{r}" for r in rules)
-        others = [s for s in allows if s not in from_events]
-        if expected_scanner_statement:
-            (scanners_statement,) = others
-            assert scanners_statement["Principal"] == {"AWS": [scanner]}
-            assert scanners_statement["Action"] == "sqs:SendMessage"
-        else:
-            assert others == []
+    assert template["Resources"]["ScannerQueuePolicy"]["Properties"]["Queues"] == [
+        {"Ref": "ScannerQueue"}
+    ]
+    # Given scanner principals, Then the scanner queue lets exactly them send, over TLS only
+    statements = _queue_policy(template, "ScannerQueuePolicy", [scanner])
+    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"AWS": [scanner]}
+    assert allow["Action"] == "sqs:SendMessage"
+    assert allow["Resource"] == "arn:test:ScannerQueue"
+    assert _tls_only(statements, "ScannerQueue")
+    # Given none, Then nobody may send to it, and it is still TLS only
+    statements = _queue_policy(template, "ScannerQueuePolicy", [""])
+    assert [s for s in statements if s["Effect"] == "Allow"] == []
+    assert _tls_only(statements, "ScannerQueue")
+
+
+def _paths_to(node: Any, target: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    if node == target:
+        yield path
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _paths_to(value, target, (*path, str(key)))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _paths_to(value, target, (*path, str(index)))
+
+
+def test_scanner_principals_appear_only_in_the_scanner_queue_policy(
+    template: dict[str, Any],
+) -> None:
+    # Anywhere else, a CI role could send an AWS-shaped event that names any user or role.
+    uses = {path[:2] for path in _paths_to(template, {"Ref": "ScannerPrincipalArns"})}
+    assert uses == {("Resources", "ScannerQueuePolicy"), ("Conditions", "HasScannerPrincipals")}
+    # And the condition that guards their statement is used there alone.
+    guarded = {path[0] for path in _paths_to(template["Resources"], "HasScannerPrincipals")}
+    assert guarded == {"ScannerQueuePolicy"}
+
+
+def test_outputs_give_ci_the_scanner_queue(template: dict[str, Any]) -> None:
+    outputs = template["Outputs"]
+    assert outputs["ScannerQueueUrl"]["Value"] == {"Ref": "ScannerQueue"}
+    assert outputs["ScannerQueueArn"]["Value"] == {"Fn::GetAtt": ["ScannerQueue", "Arn"]}
+    assert "leak-scan --report" in outputs["ScannerQueueUrl"]["Description"]
+    assert "--report" not in outputs["LeakQueueUrl"].get("Description", "")
 
 
 def test_incidents_table_has_the_adapters_keys_and_indexes(resources: dict[str, Any]) -> None:
