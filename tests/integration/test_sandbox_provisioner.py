@@ -59,13 +59,14 @@ def test_sam_roles_exist_and_the_functions_know_their_names(
     assert provisioned.ref("ResponderFunctionRole") in env.get("OWN_ROLE_NAMES", "")
 
 
-def test_the_leak_queue_redrives_to_the_dlq_after_the_templates_count(
-    provisioned: Provisioned, session: boto3.session.Session
+@pytest.mark.parametrize("queue", ["LeakQueue", "ScannerQueue"])
+def test_the_queues_redrive_to_the_dlq_after_the_templates_count(
+    provisioned: Provisioned, session: boto3.session.Session, queue: str
 ) -> None:
     template = load_template(TEMPLATE)
     expected = template["Mappings"]["Queue"]["Leaks"]["MaxReceiveCount"]
     attrs = session.client("sqs").get_queue_attributes(
-        QueueUrl=provisioned.url("LeakQueue"), AttributeNames=["All"]
+        QueueUrl=provisioned.url(queue), AttributeNames=["All"]
     )["Attributes"]
     redrive = json.loads(attrs["RedrivePolicy"])
     assert redrive["deadLetterTargetArn"] == provisioned.arn("LeakDLQ")
@@ -98,9 +99,12 @@ def test_functions_run_locally_with_the_templates_environment(provisioned: Provi
     assert responder.environment["DLQ_URL"] == provisioned.url("LeakDLQ")
     assert responder.environment["SLACK_BOT_TOKEN_SECRET"] == provisioned.ref("SlackBotTokenSecret")
     assert (responder.code_uri / "app.py").is_file()
-    [source] = responder.sqs_sources()
-    assert source["Queue"] == provisioned.arn("LeakQueue")
-    assert "ReportBatchItemFailures" in source["FunctionResponseTypes"]
+    sources = responder.sqs_sources()
+    assert sorted(s["Queue"] for s in sources) == sorted(
+        [provisioned.arn("LeakQueue"), provisioned.arn("ScannerQueue")]
+    )
+    assert all("ReportBatchItemFailures" in s["FunctionResponseTypes"] for s in sources)
+    assert responder.environment["SCANNER_QUEUE_ARN"] == provisioned.arn("ScannerQueue")
     assert provisioned.functions["ApprovalFunction"].function_url == {"AuthType": "NONE"}
 
 

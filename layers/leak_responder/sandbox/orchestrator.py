@@ -2,7 +2,8 @@
 
 Order: moto server, Slack stand-in, the template's resources (through the provisioner), the
 Slack credentials into the template's own secrets, the functions' environment from the
-template, the approval Function URL, the queue worker. The ready file is written last, after
+template, the approval Function URL, a queue worker per SQS event source of each function
+(the leak queue and the scanner queue for the responder). The ready file is written last, after
 each part has answered a request, and removed again on stop.
 """
 
@@ -40,6 +41,7 @@ log = logging.getLogger("leak_responder.sandbox")
 REGION = "us-east-1"
 STACK_NAME = "leak-responder"
 LEAK_QUEUE = "LeakQueue"
+SCANNER_QUEUE = "ScannerQueue"
 DEAD_LETTER_QUEUE = "LeakDLQ"
 INCIDENTS_TABLE = "IncidentsTable"
 BOT_TOKEN_SECRET = "SlackBotTokenSecret"  # noqa: S105 (logical IDs, not secrets)
@@ -87,6 +89,8 @@ class Sandbox:
         self.standin: SlackStandIn | None = None
         self.provisioned: Provisioned | None = None
         self.function_urls: dict[str, FunctionUrlServer] = {}
+        # One per SQS event source, keyed "<function>:<queue>" (logical IDs), as Lambda runs
+        # one event source mapping per queue.
         self.workers: dict[str, QueueWorker] = {}
         self.endpoint = ""
         self._saved_env: dict[str, str | None] = {}
@@ -232,7 +236,10 @@ class Sandbox:
                         f"{function.logical_id}: SQS source {source.get('Queue')} is not a "
                         "queue of the template"
                     )
-                self.workers[function.logical_id] = QueueWorker(
+                key = f"{function.logical_id}:{queue}"
+                if key in self.workers:
+                    raise ProvisioningError(f"{function.logical_id}: two SQS sources on {queue}")
+                self.workers[key] = QueueWorker(
                     self.client("sqs"),
                     p.url(queue),
                     p.arn(queue),
@@ -246,7 +253,9 @@ class Sandbox:
                 ).start()
 
     def _check_ready(self) -> None:
-        self.client("sqs").get_queue_url(QueueName=self._require().name(LEAK_QUEUE))
+        p = self._require()
+        for queue in (LEAK_QUEUE, SCANNER_QUEUE):
+            self.client("sqs").get_queue_url(QueueName=p.name(queue))
         if self.standin is not None:
             _http_status(self.standin.base_url + "_health")
         for server in self.function_urls.values():
@@ -271,6 +280,9 @@ class Sandbox:
             "region": self.region,
             "account_id": p.account_id,
             "queue_url": p.url(LEAK_QUEUE),
+            # Where CI's leak-scan --report sends in a deployment (the ScannerQueueUrl output):
+            # the one queue scanner principals may write to, read for scanner findings only.
+            "scanner_queue_url": p.url(SCANNER_QUEUE),
             "slack_api_url": self.standin.api_url if self.standin else "https://slack.com/api/",
             "slack_calls_url": self.standin.calls_url if self.standin else None,
             "approval_url": self.approval_url,

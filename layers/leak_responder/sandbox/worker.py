@@ -100,7 +100,8 @@ class QueueWorker:
         self._thread: threading.Thread | None = None
 
     def start(self) -> QueueWorker:
-        self._thread = threading.Thread(target=self._run, name="sqs-worker", daemon=True)
+        queue = self.queue_url.rsplit("/", 1)[-1]
+        self._thread = threading.Thread(target=self._run, name=f"sqs-worker-{queue}", daemon=True)
         self._thread.start()
         return self
 
