@@ -9,6 +9,8 @@ from datetime import timedelta
 import pytest
 
 from leak_responder.domain.approval import (
+    APPROVAL_CLAIM,
+    CLAIM_TTL,
     Action,
     ApprovalDeps,
     ApprovalPolicy,
@@ -20,6 +22,7 @@ from leak_responder.domain.approval import (
     handle_click,
     iam_tag_value,
 )
+from leak_responder.domain.incidents import claim
 from leak_responder.domain.model import Incident, IncidentStatus
 from leak_responder.errors import ConflictError, LeakResponderError, TransientError
 from tests.fakes import InMemoryIncidentStore
@@ -113,44 +116,195 @@ def test_double_click_deletes_once_and_says_so(world: World, contained: Incident
     assert len(deletes(world)) == 1
 
 
+def hold_claim(store: InMemoryIncidentStore, incident: Incident, world: World) -> None:
+    """Another click's approval claim, as it leaves it while it works (or after it crashed)."""
+    current = store.get_by_id(incident.incident_id)
+    held = claim(store, current, APPROVAL_CLAIM, world.clock.now(), CLAIM_TTL, lambda i: False)
+    assert held.mine
+
+
 def test_concurrent_second_click_stands_down(world: World, contained: Incident) -> None:
     # Given a first click that has claimed the incident but not finished (it crashed, or is slow)
-    current = world.incidents.get_by_id(contained.incident_id)
-    claim = {"at": "2026-11-28T13:00:00Z", "by": OWNER_SLACK, "action": "delete_started"}
-    world.incidents.save(replace(current, audit=(*current.audit, claim)))
+    hold_claim(world.incidents, contained, world)
     # When a second click arrives within the claim's lifetime, it deletes nothing
-    with pytest.raises(ApprovalUnavailableError):
+    with pytest.raises(ApprovalUnavailableError) as info:
         handle_click(click(contained, APPROVER), deps(world))
+    assert "another action is in progress" in info.value.reason
     assert deletes(world) == []
     # And once the claim has expired, a retry goes through
     world.clock.advance(minutes=5)
     assert handle_click(click(contained, APPROVER), deps(world)).changed
     assert len(deletes(world)) == 1
+    assert world.incidents.get_by_id(contained.incident_id).claims == {}
 
 
 class RacingStore(InMemoryIncidentStore):
     """Another click's claim lands between our read and our first write."""
 
-    def __init__(self, inner: InMemoryIncidentStore, rival: str) -> None:
+    def __init__(self, inner: InMemoryIncidentStore, world: World) -> None:
         super().__init__()
         self.items = inner.items
-        self.rival = rival
+        self.inner = inner
+        self.world = world
         self.raced = False
 
     def save(self, incident: Incident) -> Incident:
         if not self.raced:
             self.raced = True
-            current = self.items[incident.pk]
-            claim = {"at": "2026-11-28T13:00:00Z", "by": self.rival, "action": "delete_started"}
-            super().save(replace(current, audit=(*current.audit, claim)))
+            hold_claim(self.inner, incident, self.world)
         return super().save(incident)
 
 
-def test_lost_race_to_another_click_deletes_nothing(world: World, contained: Incident) -> None:
-    store = RacingStore(world.incidents, APPROVER)
+@pytest.mark.parametrize("action", [Action.DELETE, Action.REACTIVATE])
+def test_lost_race_to_another_click_touches_nothing(
+    world: World, contained: Incident, action: Action
+) -> None:
+    store = RacingStore(world.incidents, world)
     with pytest.raises(ApprovalUnavailableError):
-        handle_click(click(contained, OWNER_SLACK), deps(world, store))
+        handle_click(click(contained, APPROVER, action), deps(world, store))
     assert deletes(world) == []
+    assert world.home.key(contained.key_id).status == "Inactive"
+
+
+class Crash(Exception):
+    """The Lambda dies mid-click (timeout, out of memory): nothing of ours runs after it."""
+
+
+def updates(world: World) -> list[tuple[object, ...]]:
+    return [args for name, args in world.home.calls if name == "UpdateAccessKey"]
+
+
+def test_reactivate_during_a_delete_in_flight_is_refused_and_changes_nothing(
+    world: World, contained: Incident, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a Delete click that has checked the key and is about to delete it
+    real_delete = world.home.delete_key
+    seen: dict[str, object] = {}
+
+    def delete_key(user_name: str, key_id: str) -> None:
+        # When an approver's Reactivate arrives at that moment
+        before = world.incidents.get_by_id(contained.incident_id)
+        with pytest.raises(ApprovalUnavailableError) as info:
+            handle_click(click(contained, APPROVER, Action.REACTIVATE), deps(world))
+        seen["reason"] = info.value.reason
+        # Then it is refused without touching the key or the record
+        seen["unchanged"] = world.incidents.get_by_id(contained.incident_id) == before
+        seen["status"] = world.home.key(contained.key_id).status
+        real_delete(user_name, key_id)
+
+    monkeypatch.setattr(world.home, "delete_key", delete_key)
+    result = handle_click(click(contained, OWNER_SLACK), deps(world))
+    assert "another action is in progress" in str(seen["reason"])
+    assert seen["unchanged"] is True
+    assert seen["status"] == "Inactive"
+    assert [u for u in updates(world) if u[-1] == "Active"] == []
+    # And the delete finishes, and the record tells the truth
+    assert result.changed
+    assert contained.key_id not in world.home.users["alice"].keys
+    assert world.incidents.get_by_id(contained.incident_id).status == IncidentStatus.DELETED
+
+
+def test_delete_during_a_reactivation_in_flight_is_refused_and_changes_nothing(
+    world: World, contained: Incident, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a Reactivate click about to make the key Active again
+    real_activate = world.home.activate
+    seen: dict[str, object] = {}
+
+    def activate(user_name: str, key_id: str) -> None:
+        # When the owner's Delete arrives at that moment
+        before = world.incidents.get_by_id(contained.incident_id)
+        with pytest.raises(ApprovalUnavailableError) as info:
+            handle_click(click(contained, OWNER_SLACK), deps(world))
+        seen["reason"] = info.value.reason
+        seen["unchanged"] = world.incidents.get_by_id(contained.incident_id) == before
+        real_activate(user_name, key_id)
+
+    monkeypatch.setattr(world.home, "activate", activate)
+    result = handle_click(click(contained, APPROVER, Action.REACTIVATE), deps(world))
+    # Then the delete was refused and deleted nothing; the reactivation stands
+    assert "another action is in progress" in str(seen["reason"])
+    assert seen["unchanged"] is True
+    assert deletes(world) == []
+    assert result.changed
+    assert world.home.key(contained.key_id).status == "Active"
+    assert world.incidents.get_by_id(contained.incident_id).status == IncidentStatus.REACTIVATED
+
+
+def test_a_second_reactivate_while_one_is_in_flight_stands_down(
+    world: World, contained: Incident, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_activate = world.home.activate
+    refused: list[str] = []
+
+    def activate(user_name: str, key_id: str) -> None:
+        try:
+            handle_click(click(contained, "U0SECURITY2", Action.REACTIVATE), deps_two(world))
+        except ApprovalUnavailableError as exc:
+            refused.append(exc.reason)
+        real_activate(user_name, key_id)
+
+    monkeypatch.setattr(world.home, "activate", activate)
+    assert handle_click(click(contained, APPROVER, Action.REACTIVATE), deps(world)).changed
+    assert len(refused) == 1 and "another action is in progress" in refused[0]
+    assert len([u for u in updates(world) if u[-1] == "Active"]) == 1
+
+
+def deps_two(world: World) -> ApprovalDeps:
+    return replace(
+        deps(world), policy=ApprovalPolicy(approvers=frozenset({APPROVER, "U0SECURITY2"}))
+    )
+
+
+@pytest.mark.parametrize(
+    ("crashed", "then"),
+    [(Action.DELETE, Action.REACTIVATE), (Action.REACTIVATE, Action.DELETE)],
+)
+def test_after_a_crashed_click_s_lease_the_other_action_proceeds(
+    world: World,
+    contained: Incident,
+    monkeypatch: pytest.MonkeyPatch,
+    crashed: Action,
+    then: Action,
+) -> None:
+    # Given a click that died holding the incident, before touching the key
+    def crash(*args: object) -> None:
+        raise Crash
+
+    monkeypatch.setattr(world.home, "list_keys" if crashed == Action.DELETE else "activate", crash)
+    with pytest.raises(Crash):
+        handle_click(click(contained, APPROVER, crashed), deps(world))
+    monkeypatch.undo()
+    # When the other action is clicked while that claim is fresh, it is refused
+    before = world.incidents.get_by_id(contained.incident_id)
+    with pytest.raises(ApprovalUnavailableError) as info:
+        handle_click(click(contained, APPROVER, then), deps(world))
+    assert "another action is in progress" in info.value.reason
+    assert world.incidents.get_by_id(contained.incident_id) == before
+    assert world.home.key(contained.key_id).status == "Inactive"
+    # And once the lease has run out, it goes through
+    world.clock.advance(minutes=2)
+    result = handle_click(click(contained, APPROVER, then), deps(world))
+    assert result.changed
+    stored = world.incidents.get_by_id(contained.incident_id)
+    if then == Action.DELETE:
+        assert stored.status == IncidentStatus.DELETED
+        assert contained.key_id not in world.home.users["alice"].keys
+    else:
+        assert stored.status == IncidentStatus.REACTIVATED
+        assert world.home.key(contained.key_id).status == "Active"
+    # And a repeat of it changes nothing and says so
+    assert not handle_click(click(contained, APPROVER, then), deps(world)).changed
+
+
+def test_a_refused_reactivation_releases_the_incident(world: World, contained: Incident) -> None:
+    # Given a reactivation refused because the key is gone
+    del world.home.users["alice"].keys[contained.key_id]
+    with pytest.raises(ApprovalRefusedError):
+        handle_click(click(contained, APPROVER, Action.REACTIVATE), deps(world))
+    # Then a Delete right after is not told "in progress": it closes the incident
+    result = handle_click(click(contained, OWNER_SLACK), deps(world))
+    assert "no longer exists" in result.message
 
 
 def test_stranger_is_refused(world: World, contained: Incident) -> None:

@@ -3,18 +3,22 @@
 Only the incident id is taken from the button; everything else is re-read from the incident
 record and from IAM. Before the old key is deleted we re-check that it is still Inactive and
 has not been used since it was deactivated, and we say whether the replacement is in use yet.
-Clicks are idempotent: a second click after the deletion changes nothing and says so.
+Clicks are idempotent: a second click after the deletion changes nothing and says so. Delete
+and Reactivate take one claim on the incident before touching the key, so they are never
+carried out at once: a click of either kind that finds the other's fresh claim is told to try
+again, and changes nothing.
 """
 
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from leak_responder.domain.incidents import update_incident
+from leak_responder.domain.incidents import Claim, claim, holds, released, update_incident
 from leak_responder.domain.model import Incident, IncidentStatus, Step, iso, parse_iso
 from leak_responder.domain.observe import Observer, ignore
 from leak_responder.domain.ports import Accounts, Clock, IncidentStore, KeyAdmin
@@ -31,9 +35,12 @@ from leak_responder.errors import (
 # Incident ids are opaque and random; anything else in a button value is not ours.
 INCIDENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
 
-# A delete in flight (claimed but not finished) blocks other clicks for this long; after it, a
-# crashed attempt no longer blocks a retry.
+# Delete and Reactivate take this one claim (Incident.claims), so they never run at once.
+APPROVAL_CLAIM = "approval"
+# A click in flight blocks every other click on the incident for this long at most; after it,
+# a crashed attempt no longer blocks a retry. Well above the function's 10 s timeout.
 CLAIM_TTL = timedelta(seconds=60)
+IN_PROGRESS = "another action is in progress on this incident; try again in a minute"
 
 _SAVE_ATTEMPTS = 4
 
@@ -114,7 +121,7 @@ def handle_click(click: Click, deps: ApprovalDeps) -> ApprovalResult:
     _authorise(click, incident, deps.policy)
     if click.action == Action.DELETE:
         return _Delete(click, incident, deps).run()
-    return _reactivate(click, incident, deps)
+    return _Reactivate(click, incident, deps).run()
 
 
 def iam_tag_value(text: str) -> str:
@@ -149,6 +156,8 @@ def _save(
         return update_incident(deps.incidents, incident, change, attempts=_SAVE_ATTEMPTS)
     except ConflictError as exc:
         raise ApprovalUnavailableError("the incident is busy; please try again") from exc
+    except TransientError as exc:
+        raise ApprovalUnavailableError("the incident store is busy; please try again") from exc
 
 
 def _admin(deps: ApprovalDeps, incident: Incident) -> KeyAdmin:
@@ -181,7 +190,18 @@ def _already_closed(incident: Incident) -> ApprovalResult | None:
     return None
 
 
-class _Delete:
+class _Attempt(ABC):
+    """One click's action on the key, under the incident's approval claim.
+
+    The claim is taken with a conditional write before IAM is touched, so a Delete and a
+    Reactivate (or two clicks of either) never act on the key at once; it is released in the
+    same write that records the outcome, or with the refusal. A click that dies holding it
+    blocks the incident for CLAIM_TTL at most.
+    """
+
+    closed_status: IncidentStatus
+    refused_action: str
+
     def __init__(self, click: Click, incident: Incident, deps: ApprovalDeps) -> None:
         self.click = click
         self.incident = incident
@@ -189,76 +209,132 @@ class _Delete:
         self.now = deps.clock.now()
 
     def run(self) -> ApprovalResult:
-        incident = self.incident
+        if self.incident.status == self.closed_status:
+            return self._repeated(self.incident)
+        self._check(self.incident)
+        held = self._claim()
+        if isinstance(held, ApprovalResult):
+            return held
+        try:
+            return self._act(held)
+        except ApprovalRefusedError as exc:
+            self._release(held, exc.reason)
+            raise
+        except LeakResponderError:
+            self._release(held, "not completed")
+            raise
+
+    @abstractmethod
+    def _check(self, incident: Incident) -> None:
+        """Refuse, with a reason, when the incident is not awaiting this action."""
+
+    @abstractmethod
+    def _act(self, held: Claim) -> ApprovalResult:
+        """Act on the key while holding the claim; close the incident through ``_close``."""
+
+    @abstractmethod
+    def _may_close(self, current: Incident) -> bool:
+        """Whether the record may take ``closed_status`` now that the key was acted on."""
+
+    def _repeated(self, incident: Incident) -> ApprovalResult:
         done = _already_closed(incident)
-        if done is not None and incident.status == IncidentStatus.DELETED:
-            return done
+        assert done is not None
+        return done
+
+    def _claim(self) -> Claim | ApprovalResult:
+        try:
+            held = claim(
+                self.deps.incidents,
+                self.incident,
+                APPROVAL_CLAIM,
+                self.now,
+                CLAIM_TTL,
+                lambda current: current.status != IncidentStatus.CONTAINED,
+            )
+        except ConflictError as exc:
+            raise ApprovalUnavailableError("the incident is busy; please try again") from exc
+        except TransientError as exc:
+            raise ApprovalUnavailableError("the incident store is busy; please try again") from exc
+        current = held.incident
+        if held.mine:
+            if held.stale_since is not None:
+                self.deps.observe(
+                    "took over an expired approval claim",
+                    incident_id=current.incident_id,
+                    since=iso(held.stale_since),
+                )
+            return held
+        if current.status == self.closed_status:
+            return self._repeated(current)
+        # Closed the other way meanwhile: refused as for any click on a closed incident.
+        self._check(current)
+        self.deps.observe(
+            "click refused: another action in progress", incident_id=current.incident_id
+        )
+        raise ApprovalUnavailableError(IN_PROGRESS)
+
+    def _release(self, held: Claim, reason: str) -> None:
+        def release(current: Incident) -> Incident | None:
+            entry = _audit(self.now, self.click.user_id, self.refused_action, reason)
+            return replace(_without_claim(current, held), audit=(*current.audit, entry))
+
+        try:
+            _save(self.deps, held.incident, release)
+        except (ApprovalError, TransientError):
+            # The claim expires on its own after CLAIM_TTL.
+            self.deps.observe(
+                "could not release approval claim", incident_id=self.click.incident_id
+            )
+
+    def _close(self, held: Claim, audit_action: str, detail: str) -> Incident:
+        def close(current: Incident) -> Incident | None:
+            if not self._may_close(current):
+                # Someone else closed it after our claim expired: only let go of the claim.
+                mine = holds(current, APPROVAL_CLAIM, held)
+                return released(current, APPROVAL_CLAIM) if mine else None
+            entry = _audit(self.now, self.click.user_id, audit_action, detail)
+            return replace(
+                _without_claim(current, held),
+                status=self.closed_status,
+                closed_by=self.click.user_id,
+                closed_at=iso(self.now),
+                audit=(*current.audit, entry),
+            )
+
+        return _save(self.deps, held.incident, close)
+
+
+def _without_claim(incident: Incident, held: Claim) -> Incident:
+    """``incident`` with our approval claim released; another click's claim is left alone."""
+    return released(incident, APPROVAL_CLAIM) if holds(incident, APPROVAL_CLAIM, held) else incident
+
+
+class _Delete(_Attempt):
+    closed_status = IncidentStatus.DELETED
+    refused_action = "delete_refused"
+
+    def _check(self, incident: Incident) -> None:
         if incident.status != IncidentStatus.CONTAINED or not incident.user_name:
             raise ApprovalRefusedError(
                 f"this incident has no old key awaiting deletion (status {incident.status})"
             )
         if incident.dry_run:
             raise ApprovalRefusedError("dry run: leak-responder deletes nothing")
-        claimed = self._claim(incident)
-        if isinstance(claimed, ApprovalResult):
-            return claimed
-        incident = claimed
-        try:
-            return self._delete(incident)
-        except ApprovalRefusedError as exc:
-            self._release(incident, exc.reason)
-            raise
-        except ApprovalError:
-            self._release(incident, "not completed")
-            raise
 
-    def _claim(self, incident: Incident) -> Incident | ApprovalResult:
-        """Record the attempt first, so a concurrent second click finds it and stands down."""
-        in_flight = False
+    def _may_close(self, current: Incident) -> bool:
+        # The key is gone whatever the record said meanwhile: the record must say so too.
+        return current.status != IncidentStatus.DELETED
 
-        def claim(current: Incident) -> Incident | None:
-            nonlocal in_flight
-            if current.status != IncidentStatus.CONTAINED:
-                return None
-            if _claim_active(current, self.now):
-                in_flight = True
-                return None
-            entry = _audit(self.now, self.click.user_id, "delete_started")
-            return replace(current, audit=(*current.audit, entry))
-
-        claimed = _save(self.deps, incident, claim)
-        if claimed.status == IncidentStatus.DELETED:
-            done = _already_closed(claimed)
-            assert done is not None
-            return done
-        if in_flight:
-            raise ApprovalUnavailableError("another click on this incident is being processed")
-        if claimed.status != IncidentStatus.CONTAINED:
-            raise ApprovalRefusedError(
-                f"this incident has no old key awaiting deletion (status {claimed.status})"
-            )
-        return claimed
-
-    def _release(self, incident: Incident, reason: str) -> None:
-        def release(current: Incident) -> Incident | None:
-            entry = _audit(self.now, self.click.user_id, "delete_refused", reason)
-            return replace(current, audit=(*current.audit, entry))
-
-        try:
-            _save(self.deps, incident, release)
-        except (ApprovalError, ConflictError, TransientError):
-            # The claim expires on its own after CLAIM_TTL.
-            self.deps.observe("could not release delete claim", incident_id=incident.incident_id)
-
-    def _delete(self, incident: Incident) -> ApprovalResult:
+    def _act(self, held: Claim) -> ApprovalResult:
+        incident = held.incident
         assert incident.user_name is not None
         admin = _admin(self.deps, incident)
         try:
             keys = {k.key_id: k for k in admin.list_keys(incident.user_name)}
             old = keys.get(incident.key_id)
             if old is None:
-                return self._close(
-                    incident,
+                return self._done(
+                    held,
                     None,
                     "The old key no longer exists (deleted outside "
                     "leak-responder). Incident closed.",
@@ -298,8 +374,8 @@ class _Delete:
             raise ApprovalRefusedError("leak-responder is not allowed to delete this key") from exc
         except TransientError as exc:
             raise ApprovalUnavailableError("AWS is busy; please try again") from exc
-        return self._close(
-            incident, replacement_used, _deleted_text(incident, replacement_used), "deleted"
+        return self._done(
+            held, replacement_used, _deleted_text(incident, replacement_used), "deleted"
         )
 
     def _replacement_used(self, admin: KeyAdmin, incident: Incident) -> bool | None:
@@ -310,37 +386,72 @@ class _Delete:
         except KeyNotFoundError:
             return None
 
-    def _close(
-        self, incident: Incident, replacement_used: bool | None, text: str, detail: str
+    def _done(
+        self, held: Claim, replacement_used: bool | None, text: str, detail: str
     ) -> ApprovalResult:
-        def close(current: Incident) -> Incident | None:
-            if current.status == IncidentStatus.DELETED:
-                return None
-            entry = _audit(self.now, self.click.user_id, "delete_old_key", detail)
-            return replace(
-                current,
-                status=IncidentStatus.DELETED,
-                closed_by=self.click.user_id,
-                closed_at=iso(self.now),
-                audit=(*current.audit, entry),
-            )
-
-        saved = _save(self.deps, incident, close)
-        self.deps.observe("old key deleted", incident_id=incident.incident_id, detail=detail)
+        saved = self._close(held, "delete_old_key", detail)
+        self.deps.observe("old key deleted", incident_id=saved.incident_id, detail=detail)
         return ApprovalResult(saved, True, text, replacement_used)
 
 
-def _claim_active(incident: Incident, now: datetime) -> bool:
-    for entry in reversed(incident.audit):
-        action = entry.get("action")
-        if action == "delete_started":
-            try:
-                return now - parse_iso(entry.get("at", "")) < CLAIM_TTL
-            except ValueError:
-                return False
-        if action in ("delete_refused", "delete_old_key"):
-            return False
-    return False
+class _Reactivate(_Attempt):
+    closed_status = IncidentStatus.REACTIVATED
+    refused_action = "reactivate_refused"
+
+    def _check(self, incident: Incident) -> None:
+        if incident.status != IncidentStatus.CONTAINED or not incident.user_name:
+            raise ApprovalRefusedError(
+                f"only a contained key can be reactivated (status {incident.status})"
+            )
+
+    def _may_close(self, current: Incident) -> bool:
+        return current.status == IncidentStatus.CONTAINED
+
+    def _act(self, held: Claim) -> ApprovalResult:
+        incident = held.incident
+        assert incident.user_name is not None
+        admin = _admin(self.deps, incident)
+        try:
+            admin.activate(incident.user_name, incident.key_id)
+        except KeyNotFoundError as exc:
+            raise ApprovalRefusedError(
+                "the old key no longer exists; nothing to reactivate"
+            ) from exc
+        except AccessDeniedError as exc:
+            raise ApprovalRefusedError(
+                "leak-responder is not allowed to reactivate this key"
+            ) from exc
+        except TransientError as exc:
+            raise ApprovalUnavailableError("AWS is busy; please try again") from exc
+        self._retag(admin, incident)
+        saved = self._close(held, "reactivate_key", "false positive")
+        self.deps.observe(
+            "key reactivated", incident_id=incident.incident_id, by=self.click.user_id
+        )
+        text = f"The key {incident.key_id} is Active again (false positive)."
+        if incident.new_key_id:
+            text += (
+                f" The replacement {incident.new_key_id} still exists: delete whichever is unused."
+            )
+        return ApprovalResult(saved, True, text, None)
+
+    def _retag(self, admin: KeyAdmin, incident: Incident) -> None:
+        """The key's description tag still says "leaked, deactivated"; the console should not
+        lie."""
+        assert incident.user_name is not None
+        day = iso(self.now)[:10]
+        note = (
+            f"leak-responder: reactivated {day} - false positive - incident {incident.incident_id}"
+        )
+        try:
+            admin.tag_user(incident.user_name, {incident.key_id: iam_tag_value(note)})
+        except LeakResponderError as exc:
+            # The key is Active again already; a label IAM refuses must not fail the click.
+            self.deps.observe(
+                "could not retag reactivated key",
+                incident_id=incident.incident_id,
+                error=type(exc).__name__,
+            )
 
 
 def _deleted_text(incident: Incident, replacement_used: bool | None) -> str:
@@ -355,56 +466,3 @@ def _deleted_text(incident: Incident, replacement_used: bool | None) -> str:
             "switch to it from Secrets Manager."
         )
     return text + f" The replacement {incident.new_key_id} could not be checked."
-
-
-def _reactivate(click: Click, incident: Incident, deps: ApprovalDeps) -> ApprovalResult:
-    if incident.status == IncidentStatus.REACTIVATED:
-        done = _already_closed(incident)
-        assert done is not None
-        return done
-    if incident.status != IncidentStatus.CONTAINED or not incident.user_name:
-        raise ApprovalRefusedError(
-            f"only a contained key can be reactivated (status {incident.status})"
-        )
-    now = deps.clock.now()
-    admin = _admin(deps, incident)
-    try:
-        admin.activate(incident.user_name, incident.key_id)
-    except KeyNotFoundError as exc:
-        raise ApprovalRefusedError("the old key no longer exists; nothing to reactivate") from exc
-    except AccessDeniedError as exc:
-        raise ApprovalRefusedError("leak-responder is not allowed to reactivate this key") from exc
-    except TransientError as exc:
-        raise ApprovalUnavailableError("AWS is busy; please try again") from exc
-
-    # The key's description tag still says "leaked, deactivated"; the console should not lie.
-    day = iso(now)[:10]
-    note = f"leak-responder: reactivated {day} - false positive - incident {incident.incident_id}"
-    try:
-        admin.tag_user(incident.user_name, {incident.key_id: iam_tag_value(note)})
-    except LeakResponderError as exc:
-        # The key is Active again already; a label IAM refuses must not fail the click.
-        deps.observe(
-            "could not retag reactivated key",
-            incident_id=incident.incident_id,
-            error=type(exc).__name__,
-        )
-
-    def close(current: Incident) -> Incident | None:
-        if current.status == IncidentStatus.REACTIVATED:
-            return None
-        entry = _audit(now, click.user_id, "reactivate_key", "false positive")
-        return replace(
-            current,
-            status=IncidentStatus.REACTIVATED,
-            closed_by=click.user_id,
-            closed_at=iso(now),
-            audit=(*current.audit, entry),
-        )
-
-    saved = _save(deps, incident, close)
-    deps.observe("key reactivated", incident_id=incident.incident_id, by=click.user_id)
-    text = f"The key {incident.key_id} is Active again (false positive)."
-    if incident.new_key_id:
-        text += f" The replacement {incident.new_key_id} still exists: delete whichever is unused."
-    return ApprovalResult(saved, True, text, None)
