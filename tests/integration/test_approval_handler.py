@@ -180,6 +180,7 @@ def test_owner_click_deletes_the_old_key_and_updates_both_messages(
     stored = read_incident(stack, contained["key"])
     assert stored["status"] == "deleted"
     assert stored["closed_by"] == OWNER_SLACK
+    assert "claims" not in stored  # the click let go of its claim in the same write
     # And both copies of the notice now show the outcome, with no buttons left
     updates = standin.calls("chat.update")
     assert {(u["params"]["channel"], u["params"]["ts"]) for u in updates} == {
@@ -341,6 +342,38 @@ def test_reactivate_is_for_approvers_only(
     # And the key's description tag, checked by IAM's rules (conftest.iam_tag_rules), says so
     tags = {t["Key"]: t["Value"] for t in stack.iam().list_user_tags(UserName="alice")["Tags"]}
     assert "reactivated" in tags[contained["key"]]
+
+
+@pytest.mark.parametrize(
+    ("action", "clicker"), [(DELETE_ACTION_ID, OWNER_SLACK), (REACTIVATE_ACTION_ID, APPROVER)]
+)
+def test_a_click_while_another_holds_the_incident_is_503_and_changes_nothing(
+    stack: Stack,
+    approval: Any,
+    signing_secret: str,
+    contained: dict[str, Any],
+    action: str,
+    clicker: str,
+) -> None:
+    from datetime import UTC, datetime
+
+    from leak_responder.adapters.aws.incidents import DynamoIncidentStore
+    from leak_responder.domain.approval import APPROVAL_CLAIM, CLAIM_TTL
+    from leak_responder.domain.incidents import claim
+
+    # Given another click's claim on the incident, in DynamoDB (that click is still working)
+    store = DynamoIncidentStore(stack.client("dynamodb"), stack.table)
+    current = store.get(HOME, contained["key"])
+    assert current is not None
+    now = datetime.now(UTC)
+    assert claim(store, current, APPROVAL_CLAIM, now, CLAIM_TTL, lambda i: False).mine
+    before = read_incident(stack, contained["key"])
+    # When a Delete or a Reactivate arrives, it is told to wait and touches nothing
+    response = click(approval, signing_secret, contained["incident"], clicker, action)
+    assert response["statusCode"] == 503
+    assert "another action is in progress" in body_of(response)["text"]
+    assert key_status(stack, contained["key"]) == "Inactive"
+    assert read_incident(stack, contained["key"]) == before
 
 
 def test_other_workspace_is_403(
