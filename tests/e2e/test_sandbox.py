@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -100,6 +102,9 @@ def test_ready_file_holds_the_contract_on_loopback(sandbox: RunningSandbox) -> N
     assert all(a.startswith("U") for a in sandbox.doc["approvers"])
     assert len(sandbox.doc["signing_secret"]) >= 32
     assert sandbox.ready_file.stat().st_mode & 0o077 == 0
+    # And, beyond the contract, the scanner queue: a second queue of the template
+    assert urlsplit(sandbox.doc["scanner_queue_url"]).hostname == "127.0.0.1"
+    assert sandbox.doc["scanner_queue_url"] != sandbox.doc["queue_url"]
 
 
 def test_a_health_event_on_the_bus_is_contained(sandbox: RunningSandbox) -> None:
@@ -331,3 +336,102 @@ def test_contain_without_a_table_says_what_is_missing(sandbox: RunningSandbox) -
     result = _cli(sandbox, "contain", "AKIA" + "A" * 16, table=False)
     assert result.returncode == 2
     assert "INCIDENTS_TABLE" in result.stderr
+
+
+# ----------------------------------------------------------------------- the scanner queue
+
+SCANNER_ONLY = "only scanner findings are accepted on the scanner queue"
+
+
+def _event_body(name: str, replacements: dict[str, str]) -> str:
+    """A sample EventBridge envelope as an SQS body, the shape the rules deliver to a queue."""
+    text = (EVENTS / f"{name}.json").read_text()
+    for old, new in replacements.items():
+        text = text.replace(old, new)
+    return json.dumps(json.loads(text))
+
+
+def _quarantine_body(user: str) -> str:
+    # AWS quarantines a user's keys that exist when it attaches the policy: the event is now.
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _event_body("cloudtrail_quarantine_v2", {"build-bot": user, "2026-11-28T20:10:05Z": now})
+
+
+def _session_key_id() -> str:
+    return "ASIA" + "".join(random.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", k=16))
+
+
+def _dead_lettered(sandbox: RunningSandbox, markers: list[str]) -> dict[str, dict[str, Any]]:
+    """The DLQ messages whose body holds each marker, left on the DLQ for other readers."""
+    sqs, dlq = sandbox.client("sqs"), _dlq_url(sandbox)
+    found: dict[str, dict[str, Any]] = {}
+
+    def all_found() -> dict[str, dict[str, Any]] | None:
+        answer = sqs.receive_message(
+            QueueUrl=dlq,
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+            WaitTimeSeconds=1,
+            VisibilityTimeout=0,  # look, do not take: other tests read this DLQ too
+        )
+        for message in answer.get("Messages", []):
+            for marker in markers:
+                if marker in message["Body"]:
+                    found[marker] = message
+        return found if len(found) == len(markers) else None
+
+    return wait_for(f"{len(markers)} messages in the DLQ", all_found)
+
+
+def test_aws_events_on_the_scanner_queue_are_dead_lettered_and_change_nothing(
+    sandbox: RunningSandbox,
+) -> None:
+    # Given a user with an active key, and a role, that a CI role would like to disable
+    iam = sandbox.client("iam")
+    user, key_id = make_user(sandbox, "victim", {})
+    role = unique_name("victim-role")
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({"Statement": []}))
+    # When the CI role sends AWS-shaped events to the one queue it may write to: AWS's
+    # quarantine of the user (all their keys), GuardDuty on the role's session (a deny-all)
+    quarantine = _quarantine_body(user)
+    guardduty = _event_body(
+        "guardduty_assumed_role",
+        {"ASIAQ7ZSLEAKTEST0012": _session_key_id(), "web-instance-role": role},
+    )
+    sqs = sandbox.client("sqs")
+    for body in (quarantine, guardduty):
+        sqs.send_message(QueueUrl=sandbox.doc["scanner_queue_url"], MessageBody=body)
+    # Then both are dead-lettered with the reason
+    found = _dead_lettered(sandbox, [user, role])
+    for message in found.values():
+        assert message["MessageAttributes"]["reason"]["StringValue"] == SCANNER_ONLY
+    # And nothing changed in IAM, and no incident was opened
+    assert key_status(sandbox, user, key_id) == "Active"
+    assert iam.list_user_policies(UserName=user)["PolicyNames"] == []
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == []
+    assert incident(sandbox, key_id) is None
+    assert not posted_about(sandbox, user)
+
+
+def test_a_scanner_finding_on_the_scanner_queue_is_contained(sandbox: RunningSandbox) -> None:
+    # Given a user's key, When leak-scan's message for it arrives on the scanner queue
+    user, key_id = make_user(sandbox, "scanned", {})
+    message = json.loads((EVENTS / "scanner_v1.json").read_text())
+    message.update(key_id=key_id, account_id=sandbox.doc["account_id"])
+    sandbox.client("sqs").send_message(
+        QueueUrl=sandbox.doc["scanner_queue_url"], MessageBody=json.dumps(message)
+    )
+    # Then the key is contained, its sighting from the scanner
+    wait_for("the key to be Inactive", lambda: key_status(sandbox, user, key_id) == "Inactive")
+    found = notified(sandbox, key_id)
+    assert found["status"] == "contained"
+    assert {s["source"] for s in found["sightings"]} == {"scanner"}
+
+
+def test_the_leak_queue_still_takes_aws_events(sandbox: RunningSandbox) -> None:
+    # The control for the scanner-queue test: the same forged quarantine event, on the queue
+    # that only this stack's rules may write to (IAM's job in a deployment), is acted on.
+    user, key_id = make_user(sandbox, "quarantined", {})
+    body = _quarantine_body(user)
+    sandbox.client("sqs").send_message(QueueUrl=sandbox.doc["queue_url"], MessageBody=body)
+    wait_for("the key to be Inactive", lambda: key_status(sandbox, user, key_id) == "Inactive")
