@@ -87,7 +87,9 @@ class Responder:
             logger.remove_keys(["key_id", "source", "incident_id"])
 
     def _from_scanner_queue(self, record: SQSRecord) -> bool:
-        return bool(self.scanner_queue_arn) and record.event_source_arn == self.scanner_queue_arn
+        # .get: a record built by hand (tests, tools) may lack the field; Lambda always sets it.
+        source = record.get("eventSourceARN")
+        return bool(self.scanner_queue_arn) and source == self.scanner_queue_arn
 
     def _record_outcome(self, outcome: Outcome, received_at: datetime) -> None:
         incident = outcome.incident
@@ -126,7 +128,13 @@ class Responder:
         )
         logger.error(
             "message sent to the dead-letter queue",
-            extra={"reason": reason, "rejected": rejected},
+            # Who sent it and where: a forged event on the scanner queue names its CI role here.
+            extra={
+                "reason": reason,
+                "rejected": rejected,
+                "sender_id": record.attributes.get("SenderId"),
+                "event_source_arn": record.get("eventSourceARN"),
+            },
         )
 
 
