@@ -2,7 +2,8 @@
 
 1. IAM user alice (Slack and e-mail tags) gets an access key.
 2. The key is committed to a temporary git repository, then removed in a later commit.
-3. ``leak-scan --history --report QUEUE_URL`` (a subprocess) finds it and reports it.
+3. ``leak-scan --history --report SCANNER_QUEUE_URL`` (a subprocess) finds it and reports it to
+   the scanner queue, the one queue a deployment lets CI's scanner roles write to.
 4. The responder (the real handler, invoked by the sandbox's worker) contains it: key Inactive,
    replacement key, secret in Secrets Manager, a Slack DM.
 5. A second leak, bob's key, arrives from AWS Health, twice, and from Trusted Advisor: one
@@ -353,8 +354,12 @@ class Demo:
         self.repo = repo
 
     def step3_scan(self) -> None:
-        self.t.step(3, "leak-scan --history --report QUEUE_URL finds it in history and reports it")
-        queue_url = self.sandbox.ready_document()["queue_url"]
+        self.t.step(
+            3, "leak-scan --history --report SCANNER_QUEUE_URL finds it in history, reports it"
+        )
+        # As CI does in a deployment: the stack's ScannerQueueUrl output, the only queue its
+        # scanner roles may write to.
+        queue_url = self.sandbox.ready_document()["scanner_queue_url"]
         out = self.workdir / "findings.json"
         cmd = [
             sys.executable,
