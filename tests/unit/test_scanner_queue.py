@@ -57,7 +57,8 @@ def test_every_aws_event_is_refused_when_only_scanner_findings_are_accepted(name
 @pytest.mark.parametrize(
     "body",
     [
-        {"key_id": "AKIAQ7ZSLEAKTEST0041"},  # neither an event nor a scanner message
+        # Neither an event nor a scanner message.
+        {"key_id": "AKIAQ7ZSLEAKTEST0041"},  # pragma: allowlist secret
         # The event shape wins over a schema field, as it does without scanner_only.
         {**load_event("cloudtrail_quarantine_v2"), "schema": "leak-responder/scanner-finding/v1"},
     ],
