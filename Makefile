@@ -36,7 +36,7 @@ cfn-lint: $(STAMP)
 	$(BIN)/cfn-lint template.yaml
 
 scan-self: $(STAMP)
-	$(BIN)/leak-scan --exclude tests/events --exclude .venv --exclude bench/data .
+	$(BIN)/leak-scan --exclude tests/events --exclude .venv --exclude bench/data --exclude .pytest_cache .
 
 check: lint typecheck cfn-lint scan-self test
 

@@ -74,6 +74,10 @@ class Responder:
                     pending = pending or outcome.notification_failed
             if pending and not last_try:
                 raise NotificationPendingError("key contained; notice pending, will retry")
+        except RejectedMessageError as exc:
+            # Found out only while acting (a quarantined user in an unreachable account):
+            # retrying cannot help either.
+            self._dead_letter(record, exc.reason, receive_count, rejected=True)
         except Exception as exc:
             reason = redact_secrets(f"{type(exc).__name__}: {exc}")
             if last_try:

@@ -342,3 +342,16 @@ def test_the_secret_is_locked_to_its_owner_before_it_has_a_value(
     assert deny["Effect"] == "Deny"
     assert deny["Principal"] == "*"
     assert deny["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": [arn]}}
+
+
+def test_quarantine_in_an_unreachable_account_goes_straight_to_the_dlq(
+    stack: Stack, handler: Any
+) -> None:
+    event = load_event("cloudtrail_quarantine_v3")
+    event["detail"]["recipientAccountId"] = "210987654321"
+    event["account"] = "210987654321"
+    assert run(handler, stack, [json.dumps(event)]) == {"batchItemFailures": []}
+    (message,) = dlq_messages(stack)
+    reason = message["MessageAttributes"]["reason"]["StringValue"]
+    assert "no reachable member role" in reason
+    assert "210987654321" in reason

@@ -54,6 +54,7 @@ from leak_responder.errors import (
     KeyLimitError,
     KeyNotFoundError,
     LeakResponderError,
+    RejectedMessageError,
     TransientError,
     UnmodifiableEntityError,
 )
@@ -132,7 +133,13 @@ def expand(report: Report, accounts: Accounts) -> list[LeakedKey]:
     if isinstance(report, LeakedKey):
         return [report]
     account_id = report.account_id or accounts.home_account_id
-    admin = accounts.key_admin(account_id)
+    try:
+        admin = accounts.key_admin(account_id)
+    except AccessDeniedError as exc:
+        raise RejectedMessageError(
+            f"AWS quarantined user {report.user_name} in account {account_id}, which has no "
+            "reachable member role: its keys cannot be listed; contain them by hand"
+        ) from exc
     try:
         keys = admin.list_keys(report.user_name)
     except KeyNotFoundError:
