@@ -96,6 +96,7 @@ def test_no_secret_value_ever(world: World, contained: Incident) -> None:
             {"account_id": "999999999999", "status": IncidentStatus.ALERT_ONLY},
             "no member role",
         ),
+        ({"notes": ("leaked key not tagged: iam:TagUser: LimitExceeded",)}, "not tagged"),
     ],
 )
 def test_warnings(contained: Incident, change: dict[str, Any], expected: str) -> None:

@@ -241,6 +241,7 @@ def _warnings(incident: Incident, ctx: MessageContext, owner_known: bool) -> lis
             "per user and an inactive key still counts. Delete the old key, then create a "
             "new one."
         )
+    out.extend(f":heavy_exclamation_mark: {escape(note)}" for note in incident.notes)
     if not owner_known and incident.principal_type != PrincipalType.ROOT:
         slack_tag, email_tag = ctx.owner_tag_names
         out.append(
