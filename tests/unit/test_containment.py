@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
-from leak_responder.domain.containment import ContainmentDeps, Policy, contain, expand
+from leak_responder.domain.containment import Policy, expand
 from leak_responder.domain.model import (
     Evidence,
     IncidentStatus,
@@ -23,63 +23,11 @@ from leak_responder.domain.model import (
 from leak_responder.domain.ports import PrincipalRef
 from leak_responder.errors import LeakResponderError, TransientError, UnmodifiableEntityError
 from tests.fakes import (
-    FakeAccounts,
-    FakeKeyAdmin,
-    FakeSecretStore,
-    FakeSessionLocator,
-    FixedClock,
-    InMemoryIncidentStore,
-    RecordingNotifier,
     fake_key_id,
 )
+from tests.worlds import HOME, MEMBER, World, leaked
 
-HOME = "111111111111"
-MEMBER = "222222222222"
-OBSERVED = datetime(2026, 11, 28, 11, 59, tzinfo=UTC)
 MUTATING = {"UpdateAccessKey", "CreateAccessKey", "DeleteAccessKey", "TagUser", "PutUserPolicy"}
-
-
-@dataclass
-class World:
-    clock: FixedClock = field(default_factory=FixedClock)
-    home: FakeKeyAdmin = field(init=False)
-    member: FakeKeyAdmin = field(init=False)
-    accounts: FakeAccounts = field(init=False)
-    sessions: FakeSessionLocator = field(default_factory=FakeSessionLocator)
-    secrets: FakeSecretStore = field(default_factory=FakeSecretStore)
-    incidents: InMemoryIncidentStore = field(default_factory=InMemoryIncidentStore)
-    notifier: RecordingNotifier = field(default_factory=RecordingNotifier)
-    policy: Policy = field(default_factory=Policy)
-    events: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.home = FakeKeyAdmin(HOME, self.clock)
-        self.member = FakeKeyAdmin(MEMBER, self.clock)
-        self.accounts = FakeAccounts(self.home, {MEMBER: self.member})
-
-    def deps(self, **overrides: Any) -> ContainmentDeps:
-        values: dict[str, Any] = {
-            "accounts": self.accounts,
-            "sessions": self.sessions,
-            "secrets": self.secrets,
-            "incidents": self.incidents,
-            "notifier": self.notifier,
-            "clock": self.clock,
-            "policy": self.policy,
-            "observe": lambda event, **_fields: self.events.append(event),
-        }
-        values.update(overrides)
-        return ContainmentDeps(**values)
-
-    def contain(self, key: LeakedKey, **overrides: Any) -> Any:
-        return contain(key, self.deps(**overrides), received_at=self.clock.now())
-
-
-def leaked(key_id: str, **kwargs: Any) -> LeakedKey:
-    kwargs.setdefault("account_id", HOME)
-    kwargs.setdefault("source", Source.HEALTH)
-    kwargs.setdefault("evidence", Evidence(url="https://github.com/org/repo/blob/main/x.env"))
-    return LeakedKey(key_id=key_id, observed_at=OBSERVED, **kwargs)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from leak_responder.adapters.pending import LazyNotifier, PendingNotifier
 from leak_responder.domain.ports import Notifier
 from leak_responder.errors import ConfigurationError, NotificationError
 from tests.fakes import RecordingNotifier
-from tests.unit.test_containment import World, leaked
+from tests.worlds import World, leaked
 
 
 def test_factory_runs_once_on_first_notice() -> None:
