@@ -74,6 +74,22 @@ def test_the_queues_redrive_to_the_dlq_after_the_templates_count(
     assert "Policy" in attrs
 
 
+def test_the_dead_letter_alarm_watches_the_dlq(
+    provisioned: Provisioned, session: boto3.session.Session
+) -> None:
+    (alarm,) = session.client("cloudwatch").describe_alarms(
+        AlarmNames=[provisioned.ref("DeadLetterAlarm")]
+    )["MetricAlarms"]
+    dlq_name = provisioned.url("LeakDLQ").rsplit("/", 1)[-1]
+    assert alarm["Namespace"] == "AWS/SQS"
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": dlq_name}]
+    assert alarm["Threshold"] == 1.0
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    # No AlarmTopicArn by default: the alarm exists, with nobody subscribed yet.
+    assert alarm.get("AlarmActions", []) == []
+
+
 def test_the_incidents_table_has_its_indexes(
     provisioned: Provisioned, session: boto3.session.Session
 ) -> None:

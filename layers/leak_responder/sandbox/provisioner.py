@@ -669,6 +669,33 @@ def _log_group(ctx: _Creator, logical_id: str, props: _Props) -> None:
     ctx.record(logical_id, name, Arn=ctx.arn("logs", f"log-group:{name}:*"), Name=name)
 
 
+def _cloudwatch_alarm(ctx: _Creator, logical_id: str, props: _Props) -> None:
+    name = props.take("AlarmName") or ctx.physical_name(logical_id, 255)
+    kwargs: dict[str, Any] = {"AlarmName": name}
+    for name_ in (
+        "AlarmDescription",
+        "Namespace",
+        "MetricName",
+        "Dimensions",
+        "Statistic",
+        "Period",
+        "EvaluationPeriods",
+        "Threshold",
+        "ComparisonOperator",
+        "TreatMissingData",
+        "AlarmActions",
+    ):
+        value = props.take(name_)
+        if value is not None:
+            kwargs[name_] = value
+    props.done()
+    for number in ("Period", "EvaluationPeriods"):
+        kwargs[number] = int(kwargs[number])
+    kwargs["Threshold"] = float(kwargs["Threshold"])
+    ctx.clients("cloudwatch").put_metric_alarm(**kwargs)
+    ctx.record(logical_id, name, Arn=ctx.arn("cloudwatch", f"alarm:{name}"))
+
+
 # -- Serverless (run locally, not created) --------------------------------------------------
 
 
@@ -817,6 +844,7 @@ _HANDLERS: dict[str, Handler] = {
     "AWS::SecretsManager::Secret": _secret,
     "AWS::Events::Rule": _events_rule,
     "AWS::Logs::LogGroup": _log_group,
+    "AWS::CloudWatch::Alarm": _cloudwatch_alarm,
     "AWS::Serverless::Function": _serverless_function,
     "AWS::Serverless::LayerVersion": _serverless_layer,
 }
