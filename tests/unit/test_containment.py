@@ -11,6 +11,7 @@ import pytest
 from leak_responder.domain.containment import Policy, expand
 from leak_responder.domain.model import (
     Evidence,
+    Incident,
     IncidentStatus,
     LeakedKey,
     NotificationStatus,
@@ -22,9 +23,7 @@ from leak_responder.domain.model import (
 )
 from leak_responder.domain.ports import PrincipalRef
 from leak_responder.errors import LeakResponderError, TransientError, UnmodifiableEntityError
-from tests.fakes import (
-    fake_key_id,
-)
+from tests.fakes import InMemoryIncidentStore, fake_key_id
 from tests.worlds import HOME, MEMBER, World, leaked
 
 MUTATING = {"UpdateAccessKey", "CreateAccessKey", "DeleteAccessKey", "TagUser", "PutUserPolicy"}
@@ -468,3 +467,38 @@ def test_a_notice_another_sender_is_sending_is_not_sent_again(world: World) -> N
     world.contain(leaked(key_id, user_name="alice"))
     world.contain(leaked(key_id, user_name="alice"))
     assert len(world.notifier.sent) == 1
+
+
+def test_a_claim_lost_at_the_conditional_write_is_not_overwritten(world: World) -> None:
+    # Given worker B about to claim the replacement, when worker A's claim lands first (B's
+    # conditional write then fails on the version it read)
+    key_id = world.home.add_key("alice")
+    first = world.contain(leaked(key_id, user_name="alice")).incident
+    world.incidents.save(
+        replace(
+            first,
+            steps={k: v for k, v in first.steps.items() if k not in ("replaced", "delivered")},
+            new_key_id=None,
+        )
+    )
+    theirs = f"worker-a|{iso(world.clock.now())}"
+
+    class RacingStore(InMemoryIncidentStore):
+        def __init__(self, inner: InMemoryIncidentStore) -> None:
+            super().__init__()
+            self.items = inner.items
+            self.raced = False
+
+        def save(self, incident: Incident) -> Incident:
+            if not self.raced and "replace" in incident.claims:
+                self.raced = True
+                current = self.items[incident.pk]
+                super().save(replace(current, claims={**current.claims, "replace": theirs}))
+            return super().save(incident)
+
+    creates = len([c for c in world.home.calls if c[0] == "CreateAccessKey"])
+    # When B goes on, it backs off instead of taking the claim over
+    with pytest.raises(TransientError):
+        world.contain(leaked(key_id, user_name="alice"), incidents=RacingStore(world.incidents))
+    assert world.incidents.get(HOME, key_id).claims["replace"] == theirs  # type: ignore[union-attr]
+    assert len([c for c in world.home.calls if c[0] == "CreateAccessKey"]) == creates
