@@ -47,6 +47,7 @@ APPROVAL_PERMISSIONS: tuple[str, ...] = (
     "iam:DeleteAccessKey",
     "iam:UpdateAccessKey",
     "iam:TagUser",
+    "iam:UntagUser",  # the deleted key's tag, so a user's tags never reach IAM's quota of 50
 )
 
 REVOKE_POLICY_NAME = "leak-responder-revoke-older-sessions"
@@ -128,6 +129,10 @@ class IamKeyAdmin:
             self._iam.tag_user(
                 UserName=user_name, Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
             )
+
+    def untag_user(self, user_name: str, keys: list[str]) -> None:
+        with translated("iam:UntagUser"):
+            self._iam.untag_user(UserName=user_name, TagKeys=keys)
 
     def user_tags(self, user_name: str) -> dict[str, str]:
         with translated("iam:ListUserTags"):
