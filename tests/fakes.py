@@ -169,6 +169,12 @@ class FakeKeyAdmin:
         self._call("TagUser", user_name, tuple(sorted(tags)))
         self._user(user_name).tags.update(tags)
 
+    def untag_user(self, user_name: str, keys: list[str]) -> None:
+        self._call("UntagUser", user_name, tuple(sorted(keys)))
+        tags = self._user(user_name).tags
+        for key in keys:
+            tags.pop(key, None)
+
     def user_tags(self, user_name: str) -> dict[str, str]:
         self._call("ListUserTags", user_name)
         return dict(self._user(user_name).tags)

@@ -181,6 +181,10 @@ def test_owner_click_deletes_the_old_key_and_updates_both_messages(
     assert stored["status"] == "deleted"
     assert stored["closed_by"] == OWNER_SLACK
     assert "claims" not in stored  # the click let go of its claim in the same write
+    # And the old key's tag went with it (IAM allows a user 50); the replacement's stays
+    tags = {t["Key"] for t in stack.iam().list_user_tags(UserName="alice")["Tags"]}
+    assert contained["key"] not in tags
+    assert incident["new_key_id"] in tags
     # And both copies of the notice now show the outcome, with no buttons left
     updates = standin.calls("chat.update")
     assert {(u["params"]["channel"], u["params"]["ts"]) for u in updates} == {
@@ -455,6 +459,8 @@ def test_every_aws_call_made_is_granted_to_its_function(
         calls.actions["ResponderFunction"]
     )
     assert {"dynamodb:Query", "iam:UpdateAccessKey"} & calls.actions["ApprovalFunction"]
+    if action == DELETE_ACTION_ID:
+        assert {"iam:DeleteAccessKey", "iam:UntagUser"} <= calls.actions["ApprovalFunction"]
     for function, actions in calls.actions.items():
         undeclared = actions - permissions_for(function)
         assert not undeclared, f"{function} calls {sorted(undeclared)} without a grant"

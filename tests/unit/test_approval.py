@@ -96,6 +96,37 @@ def test_owner_deletes_the_old_key(world: World, contained: Incident) -> None:
     assert "not been used yet" in result.message
 
 
+def test_deleting_the_old_key_drops_its_tag_and_keeps_the_replacement_s(
+    world: World, contained: Incident
+) -> None:
+    # Given a contained key: containment tagged the user with the old key's and the
+    # replacement's descriptions (one tag each; IAM allows a user 50)
+    tags = world.home.users["alice"].tags
+    assert contained.key_id in tags and contained.new_key_id in tags
+    # When the owner deletes the old key
+    assert handle_click(click(contained, OWNER_SLACK), deps(world)).changed
+    # Then the old key's tag goes with it; the replacement's stays
+    assert contained.key_id not in tags
+    assert contained.new_key_id in tags
+    assert ("UntagUser", ("alice", (contained.key_id,))) in world.home.calls
+
+
+def test_a_refused_untag_does_not_fail_the_deletion(
+    world: World, contained: Incident, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given IAM refusing UntagUser (a policy, throttling)
+    def refused(user_name: str, keys: list[str]) -> None:
+        raise TransientError("iam:UntagUser: Throttling")
+
+    monkeypatch.setattr(world.home, "untag_user", refused)
+    # When the owner deletes the old key
+    result = handle_click(click(contained, OWNER_SLACK), deps(world))
+    # Then the key is deleted and the incident closed: the tag is only a label
+    assert result.changed
+    assert contained.key_id not in world.home.users["alice"].keys
+    assert world.incidents.get_by_id(contained.incident_id).status == IncidentStatus.DELETED
+
+
 def test_approver_may_delete_too(world: World, contained: Incident) -> None:
     assert handle_click(click(contained, APPROVER), deps(world)).changed
 
@@ -363,6 +394,8 @@ def test_key_already_gone_closes_the_incident(world: World, contained: Incident)
     assert "no longer exists" in result.message
     assert world.incidents.get_by_id(contained.incident_id).status == IncidentStatus.DELETED
     assert deletes(world) == []
+    # The tag of a key deleted outside leak-responder goes too
+    assert contained.key_id not in world.home.users["alice"].tags
 
 
 def test_reactivate_is_for_approvers_only(world: World, contained: Incident) -> None:

@@ -335,6 +335,7 @@ class _Delete(_Attempt):
             if old is None:
                 return self._done(
                     held,
+                    admin,
                     None,
                     "The old key no longer exists (deleted outside "
                     "leak-responder). Incident closed.",
@@ -375,8 +376,21 @@ class _Delete(_Attempt):
         except TransientError as exc:
             raise ApprovalUnavailableError("AWS is busy; please try again") from exc
         return self._done(
-            held, replacement_used, _deleted_text(incident, replacement_used), "deleted"
+            held, admin, replacement_used, _deleted_text(incident, replacement_used), "deleted"
         )
+
+    def _untag(self, admin: KeyAdmin, incident: Incident) -> None:
+        """Drop the gone key's tag: containment adds one per key, and IAM allows a user 50."""
+        assert incident.user_name is not None
+        try:
+            admin.untag_user(incident.user_name, [incident.key_id])
+        except LeakResponderError as exc:
+            # The key is gone already; a leftover label must not fail the click.
+            self.deps.observe(
+                "could not untag deleted key",
+                incident_id=incident.incident_id,
+                error=type(exc).__name__,
+            )
 
     def _replacement_used(self, admin: KeyAdmin, incident: Incident) -> bool | None:
         if not incident.new_key_id:
@@ -387,8 +401,9 @@ class _Delete(_Attempt):
             return None
 
     def _done(
-        self, held: Claim, replacement_used: bool | None, text: str, detail: str
+        self, held: Claim, admin: KeyAdmin, replacement_used: bool | None, text: str, detail: str
     ) -> ApprovalResult:
+        self._untag(admin, held.incident)
         saved = self._close(held, "delete_old_key", detail)
         self.deps.observe("old key deleted", incident_id=saved.incident_id, detail=detail)
         return ApprovalResult(saved, True, text, replacement_used)
