@@ -83,6 +83,7 @@ class FakeKeyAdmin:
         self.roles: dict[str, dict[str, str]] = {}
         self.root_keys: set[str] = set()
         self.attached: dict[str, list[str]] = {}
+        self.paths: dict[str, str] = {}  # IAM paths of users and roles, "/" when absent
         self.calls: list[tuple[str, tuple[object, ...]]] = []
         self._rng = random.Random(hash(account_id))
 
@@ -184,10 +185,16 @@ class FakeKeyAdmin:
         self._user(user_name)
         return list(self.attached.get(user_name, []))
 
-    def user_arn(self, user_name: str) -> str:
-        self._call("GetUser", user_name)
-        self._user(user_name)
-        return f"arn:aws:iam::{self.account_id}:user/{user_name}"
+    def principal_arn(self, kind: str, name: str) -> str:
+        if kind == "role":
+            self._call("GetRole", name)
+            if name not in self.roles:
+                raise KeyNotFoundError(f"no such role {name}")
+        else:
+            self._call("GetUser", name)
+            self._user(name)
+        path = self.paths.get(name, "/")
+        return f"arn:aws:iam::{self.account_id}:{kind}{path}{name}"
 
     def principal(self, kind: str, name: str) -> PrincipalRef:
         return PrincipalRef(kind, name, f"arn:aws:iam::{self.account_id}:{kind}/{name}")

@@ -22,7 +22,12 @@ from leak_responder.domain.model import (
     iso,
 )
 from leak_responder.domain.ports import PrincipalRef
-from leak_responder.errors import LeakResponderError, TransientError, UnmodifiableEntityError
+from leak_responder.errors import (
+    AccessDeniedError,
+    LeakResponderError,
+    TransientError,
+    UnmodifiableEntityError,
+)
 from tests.fakes import InMemoryIncidentStore, fake_key_id
 from tests.worlds import HOME, MEMBER, World, leaked
 
@@ -304,28 +309,81 @@ def test_a_session_key_of_an_unmodifiable_role_alerts(world: World) -> None:
     assert len(world.notifier.sent) == 1
 
 
+BREAKGLASS = "arn:aws:iam::111111111111:user/breakglass/bg-admin"
+SSO = "arn:aws:iam::*:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_*"
+
+
 @pytest.mark.parametrize(
-    ("pattern", "kind", "name", "protected"),
+    ("pattern", "kind", "name", "arn", "protected"),
     [
-        ("breakglass", "user", "BreakGlass", True),
-        ("arn:aws:iam::111111111111:user/breakglass/bg-admin", "user", "bg-admin", True),
-        ("arn:aws:iam::111111111111:user/breakglass/bg-admin", "role", "bg-admin", False),
-        ("arn:aws:iam::222222222222:user/bg-admin", "user", "bg-admin", False),
+        ("breakglass", "user", "BreakGlass", None, True),
+        (BREAKGLASS, "user", "bg-admin", BREAKGLASS, True),
+        (BREAKGLASS, "user", "bg-admin", "arn:aws:iam::111111111111:user/bg-admin", False),
         (
-            "arn:aws:iam::*:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_*",
+            BREAKGLASS,
             "role",
-            "AWSReservedSSO_Admin_0123",
+            "bg-admin",
+            "arn:aws:iam::111111111111:role/breakglass/bg-admin",
+            False,
+        ),
+        ("arn:aws:iam::222222222222:user/bg-admin", "user", "bg-admin", None, False),
+        ("arn:aws:iam::*:user/breakglass/*", "user", "alice", None, False),
+        (
+            "arn:aws:iam::*:user/breakglass/*",
+            "user",
+            "alice",
+            "arn:aws:iam::111111111111:user/alice",
+            False,
+        ),
+        (
+            "arn:aws:iam::*:user/breakglass/*",
+            "user",
+            "alice",
+            "arn:aws:iam::111111111111:user/breakglass/alice",
             True,
         ),
-        ("ops-*", "user", "ops-oncall", True),
-        ("ops-*", "user", "dev-ops", False),
+        (
+            SSO,
+            "role",
+            "AWSReservedSSO_Admin_0123",
+            "arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_0123",
+            True,
+        ),
+        (SSO, "role", "deploy", "arn:aws:iam::111111111111:role/deploy", False),
+        ("ops-*", "user", "ops-oncall", None, True),
+        ("ops-*", "user", "dev-ops", None, False),
     ],
 )
 def test_protected_principals_match_names_and_arns_with_paths(
-    pattern: str, kind: str, name: str, protected: bool
+    pattern: str, kind: str, name: str, arn: str | None, protected: bool
 ) -> None:
     policy = Policy(protected_principals=frozenset({pattern}))
-    assert policy.protects(HOME, kind, name) is protected
+    assert policy.protects(HOME, kind, name, arn) is protected
+
+
+def test_a_path_pattern_looks_up_the_real_arn_before_deactivating(world: World) -> None:
+    # Given break-glass users under /breakglass/, protected by a path pattern
+    world.policy = Policy(protected_principals=frozenset({"arn:aws:iam::*:user/breakglass/*"}))
+    world.home.add_user("bg-admin")
+    world.home.paths["bg-admin"] = "/breakglass/"
+    guarded = world.home.add_key("bg-admin")
+    exposed = world.home.add_key("alice")
+    # When both leak
+    first = world.contain(leaked(guarded, user_name="bg-admin")).incident
+    second = world.contain(leaked(exposed, user_name="alice")).incident
+    # Then only the break-glass user is left alone, and the lookup was a read before any change
+    assert first.status == IncidentStatus.ALERT_ONLY
+    assert world.home.key(guarded).status == "Active"
+    assert second.status == IncidentStatus.CONTAINED
+    alice_calls = [c[0] for c in world.home.calls if c[1] and c[1][0] == "alice"]
+    assert alice_calls[:2] == ["GetUser", "UpdateAccessKey"]
+
+
+def test_without_path_patterns_the_fast_path_is_one_call(world: World) -> None:
+    world.policy = Policy(protected_principals=frozenset({"breakglass", "arn:aws:iam::*:user/x"}))
+    key_id = world.home.add_key("alice")
+    world.contain(leaked(key_id, user_name="alice"))
+    assert world.home.calls[0] == ("UpdateAccessKey", ("alice", key_id, "Inactive"))
 
 
 class InjectedCrashError(Exception):
@@ -502,3 +560,60 @@ def test_a_claim_lost_at_the_conditional_write_is_not_overwritten(world: World) 
         world.contain(leaked(key_id, user_name="alice"), incidents=RacingStore(world.incidents))
     assert world.incidents.get(HOME, key_id).claims["replace"] == theirs  # type: ignore[union-attr]
     assert len([c for c in world.home.calls if c[0] == "CreateAccessKey"]) == creates
+
+
+def test_a_replacement_that_cannot_be_delivered_is_deleted_and_the_owner_told(
+    world: World,
+) -> None:
+    # Given Secrets Manager refusing the secret (a permission, an invalid policy)
+    key_id = world.home.add_key("alice")
+
+    def refuse(*_args: Any) -> Any:
+        raise LeakResponderError("secretsmanager:PutResourcePolicy: MalformedPolicyDocument")
+
+    world.secrets.store = refuse  # type: ignore[method-assign]
+    # When the key is contained
+    incident = world.contain(leaked(key_id, user_name="alice")).incident
+    # Then the old key is Inactive, no unusable key is left, and the notice goes out with why
+    assert world.home.key(key_id).status == "Inactive"
+    assert list(world.home.users["alice"].keys) == [key_id]
+    assert incident.new_key_id is None
+    assert "could not be delivered" in (incident.replacement_note or "")
+    assert incident.claims == {}
+    assert incident.status == IncidentStatus.CONTAINED
+    assert len(world.notifier.sent) == 1
+
+
+def test_refused_session_revocation_is_retried_by_the_next_delivery(world: World) -> None:
+    key_id = world.home.add_key("alice")
+    real_revoke = world.home.revoke_sessions
+
+    def refuse(principal: PrincipalRef, issued_before: datetime) -> None:
+        raise AccessDeniedError("iam:PutUserPolicy: access denied (AccessDenied)")
+
+    world.home.revoke_sessions = refuse  # type: ignore[method-assign]
+    first = world.contain(leaked(key_id, user_name="alice")).incident
+    assert not first.done(Step.SESSIONS_REVOKED)
+    assert any("sessions not revoked" in note for note in first.notes)
+    assert first.status == IncidentStatus.CONTAINED
+    world.home.revoke_sessions = real_revoke  # type: ignore[method-assign]
+    again = world.contain(leaked(key_id, user_name="alice")).incident
+    assert again.done(Step.SESSIONS_REVOKED)
+    assert "leak-responder-revoke-older-sessions" in world.home.users["alice"].inline_policies
+
+
+def test_a_sender_dying_mid_send_leaves_the_notice_pending_and_counted(world: World) -> None:
+    key_id = world.home.add_key("alice")
+
+    class DiesMidSend:
+        def notify(self, incident: Incident) -> Any:
+            raise InjectedCrashError("Lambda timed out during the Slack call")
+
+    with pytest.raises(InjectedCrashError):
+        world.contain(leaked(key_id, user_name="alice"), notifier=DiesMidSend())
+    stuck = world.incidents.get(HOME, key_id)
+    assert stuck is not None
+    # The reminder looks for exactly this: pending, with the attempt counted
+    assert stuck.notification_status == NotificationStatus.PENDING
+    assert stuck.notification_attempts == 1
+    assert stuck in list(world.incidents.awaiting_action())

@@ -77,28 +77,38 @@ class Policy:
     dry_run: bool = False
     protected_principals: frozenset[str] = frozenset()
 
-    def protects(self, account_id: str, kind: str, name: str) -> bool:
+    def protects(self, account_id: str, kind: str, name: str, arn: str | None = None) -> bool:
         """A configured name or ARN (wildcards allowed) matches the principal.
 
-        IAM names are unique regardless of case, so matching ignores case. An ARN may carry a
-        path (``user/breakglass/admin``, ``role/aws-reserved/sso.amazonaws.com/...``) that a
-        name-only lookup never sees: an ARN pattern matches on account, kind and final name.
+        IAM names are unique regardless of case, so matching ignores case. An ARN pattern with
+        a path (``user/breakglass/*``) is matched against the principal's real ARN: pass it as
+        ``arn`` whenever :meth:`needs_arn` says so, or the pattern cannot match.
         """
         name = name.lower()
+        full = (arn or f"arn:aws:iam::{account_id}:{kind}/{name}").lower()
         for pattern in (p.lower() for p in self.protected_principals):
             if pattern.startswith("arn:"):
-                fields = pattern.split(":", 5)
-                if len(fields) < 6 or "/" not in fields[5]:
-                    continue
-                p_account, (p_kind, _, p_rest) = fields[4], fields[5].partition("/")
-                if not fnmatch.fnmatchcase(account_id, p_account or "*"):
-                    continue
-                if p_kind != kind or not fnmatch.fnmatchcase(name, p_rest.rsplit("/", 1)[-1]):
-                    continue
-                return True
-            if fnmatch.fnmatchcase(name, pattern):
+                if fnmatch.fnmatchcase(full, pattern):
+                    return True
+            elif fnmatch.fnmatchcase(name, pattern):
                 return True
         return False
+
+    def needs_arn(self, kind: str) -> bool:
+        """Whether some ARN pattern for ``kind`` has a path, which only the real ARN shows."""
+        return any(
+            _resource_of(pattern).startswith(f"{kind}/") and _resource_of(pattern).count("/") > 1
+            for pattern in (p.lower() for p in self.protected_principals)
+            if pattern.startswith("arn:")
+        )
+
+
+def _noted(notes: tuple[str, ...], note: str | None) -> tuple[str, ...]:
+    return (*notes, note) if note and note not in notes else notes
+
+
+def _resource_of(arn: str) -> str:
+    return arn.split(":", 5)[5] if arn.count(":") >= 5 else ""
 
 
 @dataclass(frozen=True)
@@ -205,16 +215,24 @@ class _Run:
             return self._contain_session_key(account_id, admin)
         return self._contain_user_key(account_id, admin)
 
+    def _protected(self, account_id: str, admin: KeyAdmin, kind: str, name: str) -> bool:
+        policy = self.deps.policy
+        if not policy.protected_principals:
+            return False
+        # A read, never a change: only when an operator configured ARN patterns with paths.
+        arn = admin.principal_arn(kind, name) if policy.needs_arn(kind) else None
+        return policy.protects(account_id, kind, name, arn)
+
     # -- long-term (AKIA) keys ------------------------------------------------------------------
     def _contain_user_key(self, account_id: str, admin: KeyAdmin) -> Outcome:
         key, policy = self.key, self.deps.policy
         user_name = None
         if key.user_name and key.principal_type in (PrincipalType.IAM_USER, PrincipalType.UNKNOWN):
-            if policy.protects(account_id, "user", key.user_name):
-                return self._alert(account_id, key.user_name, "protected principal")
-            if policy.dry_run:
-                return self._alert(account_id, key.user_name, "dry run: would deactivate")
             try:
+                if self._protected(account_id, admin, "user", key.user_name):
+                    return self._alert(account_id, key.user_name, "protected principal")
+                if policy.dry_run:
+                    return self._alert(account_id, key.user_name, "dry run: would deactivate")
                 admin.deactivate(key.user_name, key.key_id)
                 user_name = key.user_name
             except KeyNotFoundError:
@@ -230,7 +248,7 @@ class _Run:
                 return self._alert(
                     account_id, "root", "root user access key: never touched by automation"
                 )
-            if policy.protects(account_id, "user", owner.user_name):
+            if self._protected(account_id, admin, "user", owner.user_name):
                 return self._alert(account_id, owner.user_name, "protected principal")
             if policy.dry_run:
                 return self._alert(account_id, owner.user_name, "dry run: would deactivate")
@@ -264,16 +282,22 @@ class _Run:
     def _contain_session_key(self, account_id: str, admin: KeyAdmin) -> Outcome:
         key, deps = self.key, self.deps
         principal: PrincipalRef | None = None
+        exact = False  # CloudTrail gives the real ARN, path included; an event only the name
         if key.user_name and key.principal_type == PrincipalType.ASSUMED_ROLE:
             principal = admin.principal("role", key.user_name)
         elif key.user_name and key.principal_type == PrincipalType.IAM_USER:
             principal = admin.principal("user", key.user_name)
         else:
             principal = deps.sessions.principal_of_session_key(key.key_id, account_id)
+            exact = True
         if principal is None:
             return self._unknown_key(account_id, "no CloudTrail record of who minted this session")
         self._observe("located", principal=principal.arn)
-        if deps.policy.protects(account_id, principal.kind, principal.name):
+        if exact and deps.policy.protects(
+            account_id, principal.kind, principal.name, principal.arn
+        ):
+            return self._alert(account_id, principal.name, "protected principal")
+        if not exact and self._protected(account_id, admin, principal.kind, principal.name):
             return self._alert(account_id, principal.name, "protected principal")
         if deps.policy.dry_run:
             return self._alert(account_id, principal.name, "dry run: would revoke sessions")
@@ -314,14 +338,11 @@ class _Run:
         note = self._best_effort(
             "sessions not revoked", lambda: admin.revoke_sessions(principal, cutoff)
         )
-        if note is None:
-            self._observe("sessions revoked", principal=principal.arn)
-        return self._complete(
-            incident,
-            Step.SESSIONS_REVOKED,
-            session_principal_arn=principal.arn,
-            notes=(*incident.notes, note) if note else incident.notes,
-        )
+        if note:
+            # Not marked done: the next delivery or `leak-responder contain` tries again.
+            return self._update(incident, lambda i: replace(i, notes=_noted(i.notes, note)))
+        self._observe("sessions revoked", principal=principal.arn)
+        return self._complete(incident, Step.SESSIONS_REVOKED, session_principal_arn=principal.arn)
 
     def _replace(self, incident: Incident, admin: KeyAdmin) -> Incident:
         if incident.done(Step.REPLACED) and incident.done(Step.DELIVERED):
@@ -349,14 +370,33 @@ class _Run:
                 admin.delete_key(user, incident.new_key_id)
             self._observe("unusable replacement deleted", orphan_key_id=incident.new_key_id)
             incident = self._update(incident, lambda i: replace(i, new_key_id=None))
+        try:
+            return self._create_and_deliver(incident, admin, user, held.stale_since)
+        except TransientError:
+            raise
+        except LeakResponderError as exc:
+            # Retrying cannot fix it (a permission, an invalid policy): the owner is told, and
+            # a key whose secret nobody will ever have is not left behind.
+            current = self.deps.incidents.get(incident.account_id, incident.key_id) or incident
+            if current.new_key_id:
+                with contextlib.suppress(LeakResponderError):
+                    admin.delete_key(user, current.new_key_id)
+                current = self._update(current, lambda i: replace(i, new_key_id=None))
+            why = f"the replacement could not be delivered ({exc})"
+            self._observe("no replacement", reason=why)
+            return self._no_replacement(current, why, current.quarantined)
+
+    def _create_and_deliver(
+        self, incident: Incident, admin: KeyAdmin, user: str, stale_since: datetime | None
+    ) -> Incident:
         quarantined = incident.quarantined or any(
             name.startswith(QUARANTINE_POLICY_PREFIX) for name in admin.attached_policy_names(user)
         )
         limit = "the user already has two access keys"
-        if held.stale_since:
+        if stale_since:
             limit += (
                 "; one may be a key created by a replacement interrupted at "
-                f"{iso(held.stale_since)}, whose secret nobody has: delete it"
+                f"{iso(stale_since)}, whose secret nobody has: delete it"
             )
         if len(admin.list_keys(user)) >= 2:
             return self._no_replacement(incident, limit, quarantined)
@@ -372,7 +412,7 @@ class _Run:
         ref = f"incident {incident.incident_id}"
         tag = {new_key.key_id: f"{REPLACEMENT_TAG_PREFIX}{incident.key_id} - {ref}"}
         note = self._best_effort("replacement not tagged", lambda: admin.tag_user(user, tag))
-        owner = PrincipalRef("user", user, admin.user_arn(user))
+        owner = PrincipalRef("user", user, admin.principal_arn("user", user))
         stored = self.deps.secrets.store(incident.account_id, owner, new_key, incident.incident_id)
         self._observe("secret stored", secret_name=stored.name)
         stamp = iso(self.deps.clock.now())
@@ -383,7 +423,7 @@ class _Run:
                 secret_name=stored.name,
                 secret_arn=stored.arn,
                 steps={**i.steps, Step.REPLACED.value: stamp, Step.DELIVERED.value: stamp},
-                notes=(*i.notes, note) if note else i.notes,
+                notes=_noted(i.notes, note),
             ),
         )
 
@@ -410,14 +450,14 @@ class _Run:
         ref = f"incident {incident.incident_id}"
         tags = {incident.key_id: f"leak-responder: leaked - deactivated {day} - {ref}"}
         note = self._best_effort("leaked key not tagged", lambda: admin.tag_user(user, tags))
-        if note is None:
-            self._observe("tagged", keys=sorted(tags))
-        return self._complete(
-            incident,
-            Step.TAGGED,
-            status=IncidentStatus.CONTAINED,
-            notes=(*incident.notes, note) if note else incident.notes,
-        )
+        if note:
+            # Contained all the same, and ready for approval; the tag is retried next time.
+            return self._update(
+                incident,
+                lambda i: replace(i, status=IncidentStatus.CONTAINED, notes=_noted(i.notes, note)),
+            )
+        self._observe("tagged", keys=sorted(tags))
+        return self._complete(incident, Step.TAGGED, status=IncidentStatus.CONTAINED)
 
     def _best_effort(self, what: str, action: Callable[[], None]) -> str | None:
         """Run a step that must not hold containment hostage. A refusal (invalid input, a

@@ -64,9 +64,11 @@ def claim(
     now: datetime,
     lease: timedelta,
     finished: Callable[[Incident], bool],
+    mark: Callable[[Incident], Incident] | None = None,
 ) -> Claim:
     """Take the claim ``name`` with a conditional write, unless the work is ``finished`` or
-    another worker's claim is younger than ``lease``."""
+    another worker's claim is younger than ``lease``. ``mark`` changes the record in the same
+    write, so what the claim promises is recorded even if its holder dies."""
     token = secrets.token_urlsafe(9)
     stale: list[datetime] = []
 
@@ -79,7 +81,8 @@ def claim(
             if now - since < lease:
                 return None
             stale[:] = [since]
-        return replace(current, claims={**current.claims, name: f"{token}|{iso(now)}"})
+        taken = replace(current, claims={**current.claims, name: f"{token}|{iso(now)}"})
+        return mark(taken) if mark else taken
 
     updated = update_incident(store, incident, take)
     mine = updated.claims.get(name, "").startswith(f"{token}|")
@@ -107,7 +110,21 @@ def deliver_notice(
     incident: Incident, store: IncidentStore, notifier: Notifier, now: datetime
 ) -> Delivery:
     """Claim the notice with a conditional write, send it, record the outcome."""
-    held = claim(store, incident, "notify", now, NOTIFY_LEASE, lambda i: i.done(Step.NOTIFIED))
+    # Pending and counted from the claim on: if this sender dies mid-send, the reminder still
+    # sees a pending notice, and attempts that kill the process still count toward the cap.
+    held = claim(
+        store,
+        incident,
+        "notify",
+        now,
+        NOTIFY_LEASE,
+        lambda i: i.done(Step.NOTIFIED),
+        mark=lambda i: replace(
+            i,
+            notification_status=NotificationStatus.PENDING,
+            notification_attempts=i.notification_attempts + 1,
+        ),
+    )
     if not held.mine:
         return Delivery(held.incident, skipped=True)
     failed = False
@@ -121,16 +138,11 @@ def deliver_notice(
             return None
         free = released(current, "notify")
         if receipt is None:
-            return replace(
-                free,
-                notification_status=NotificationStatus.PENDING,
-                notification_attempts=current.notification_attempts + 1,
-            )
+            return free
         return replace(
             free,
             steps={**current.steps, Step.NOTIFIED.value: iso(now)},
             notification_status=NotificationStatus.SENT,
-            notification_attempts=current.notification_attempts + 1,
             slack_channel=receipt.channel,
             slack_ts=receipt.ts,
             owner_slack_id=receipt.owner_slack_id,

@@ -37,7 +37,10 @@ CONTAINMENT_PERMISSIONS: tuple[str, ...] = (
     "iam:PutUserPolicy",
     "iam:PutRolePolicy",
     "iam:TagUser",
-    "iam:GetUser",  # the owner's exact ARN, for the replacement secret's resource policy
+    # Exact ARNs, paths included: for the replacement secret's resource policy, and for
+    # protected-principal patterns with a path (only when such patterns are configured).
+    "iam:GetUser",
+    "iam:GetRole",
     *OWNER_PERMISSIONS,
 )
 
@@ -156,9 +159,12 @@ class IamKeyAdmin:
         arn = f"arn:{self._partition}:iam::{self.account_id}:{kind}/{name}"
         return PrincipalRef(kind=kind, name=name, arn=arn)
 
-    def user_arn(self, user_name: str) -> str:
+    def principal_arn(self, kind: str, name: str) -> str:
+        if kind == "role":
+            with translated("iam:GetRole"):
+                return str(self._iam.get_role(RoleName=name)["Role"]["Arn"])
         with translated("iam:GetUser"):
-            return str(self._iam.get_user(UserName=user_name)["User"]["Arn"])
+            return str(self._iam.get_user(UserName=name)["User"]["Arn"])
 
     def revoke_sessions(self, principal: PrincipalRef, issued_before: datetime) -> None:
         document = revoke_policy_document(issued_before)
