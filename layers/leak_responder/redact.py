@@ -28,7 +28,10 @@ def _scrub(match: re.Match[str]) -> str:
 def _walk(node: Any) -> Any:
     if isinstance(node, dict):
         return {
-            k: REDACTED if _SECRET_FIELD.search(str(k)) and node[k] else _walk(node[k])
+            # A flag such as "secret_present": true says whether, never what: it is kept.
+            k: REDACTED
+            if _SECRET_FIELD.search(str(k)) and node[k] and not isinstance(node[k], bool)
+            else _walk(node[k])
             for k in node
         }
     if isinstance(node, list):
@@ -66,7 +69,9 @@ _SCP_USERINFO = re.compile(
 # SAS): whoever reads them can use the URL, or learns a session token.
 _SIGNED_PARAM = re.compile(
     r"([?&](?:X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|Signature|AWSAccessKeyId"
-    r"|X-Goog-Signature|X-Goog-Credential|sig)=)[^&#\s]*",
+    r"|X-Goog-Signature|X-Goog-Credential|sig"
+    # Tokens in query strings: GitLab raw files (private_token), CI job tokens, OAuth.
+    r"|token|private_token|access_token|job_token|auth|password)=)[^&#\s]*",
     re.IGNORECASE,
 )
 REDACTED_PARAM = "REDACTED"

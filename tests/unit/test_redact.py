@@ -213,3 +213,23 @@ def test_redacted_bodies_keep_urls_without_their_credentials() -> None:
         "location": {"repository": "https://gitlab.example.com/org/repo.git"},
     }
     assert token not in redact_secrets(body[:-3])
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://gitlab.example.com/org/repo/-/raw/main/a.env?private_token=glpat-abcdef123456",
+        "https://ci.example.com/artifact?job_token=abc123&x=1",
+        "https://api.example.com/file?access_token=ya29.abcdef",
+        "https://example.com/x?token=abcdef",
+    ],
+)
+def test_query_string_tokens_are_redacted(url: str) -> None:
+    cleaned = safe_url(url)
+    assert "REDACTED" in cleaned
+    assert not any(t in cleaned for t in ("glpat-abcdef123456", "abc123", "ya29", "=abcdef"))
+
+
+def test_secret_present_flags_survive_field_redaction() -> None:
+    body = json.dumps({"key_id": "AKIA" + "B" * 16, "secret_present": True})
+    assert json.loads(redact_secrets(body))["secret_present"] is True
