@@ -74,20 +74,60 @@ def test_the_queues_redrive_to_the_dlq_after_the_templates_count(
     assert "Policy" in attrs
 
 
-def test_the_dead_letter_alarm_watches_the_dlq(
-    provisioned: Provisioned, session: boto3.session.Session
+@pytest.mark.parametrize(
+    ("alarm_id", "metric", "statistic", "period"),
+    [
+        ("DeadLetterAlarm", "ApproximateNumberOfMessagesVisible", "Maximum", 60),
+        ("NewDeadLettersAlarm", "NumberOfMessagesSent", "Sum", 300),
+    ],
+)
+def test_the_dead_letter_alarms_watch_the_dlq(
+    provisioned: Provisioned,
+    session: boto3.session.Session,
+    alarm_id: str,
+    metric: str,
+    statistic: str,
+    period: int,
 ) -> None:
-    (alarm,) = session.client("cloudwatch").describe_alarms(
-        AlarmNames=[provisioned.ref("DeadLetterAlarm")]
-    )["MetricAlarms"]
+    (alarm,) = session.client("cloudwatch").describe_alarms(AlarmNames=[provisioned.ref(alarm_id)])[
+        "MetricAlarms"
+    ]
     dlq_name = provisioned.url("LeakDLQ").rsplit("/", 1)[-1]
     assert alarm["Namespace"] == "AWS/SQS"
-    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["MetricName"] == metric
     assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": dlq_name}]
+    assert (alarm["Statistic"], alarm["Period"], alarm["EvaluationPeriods"]) == (
+        statistic,
+        period,
+        1,
+    )
     assert alarm["Threshold"] == 1.0
     assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["TreatMissingData"] == "notBreaching"
     # No AlarmTopicArn by default: the alarm exists, with nobody subscribed yet.
     assert alarm.get("AlarmActions", []) == []
+
+
+def test_with_a_topic_and_operators_both_alarms_tell_the_topic_and_the_queue_spares_them(
+    session: boto3.session.Session,
+) -> None:
+    topic = session.client("sns").create_topic(Name="security-oncall")["TopicArn"]
+    operator = "arn:aws:iam::123456789012:role/LeakResponderOperator"
+    provisioned = provision(
+        TEMPLATE, session, {"AlarmTopicArn": topic, "OperatorRoleArns": operator}
+    )
+    names = [provisioned.ref(a) for a in ("DeadLetterAlarm", "NewDeadLettersAlarm")]
+    alarms = session.client("cloudwatch").describe_alarms(AlarmNames=names)["MetricAlarms"]
+    assert sorted(a["AlarmName"] for a in alarms) == sorted(names)
+    assert all(a["AlarmActions"] == [topic] for a in alarms)
+    # And the leak queue's policy, as the sandbox set it, spares that operator alone
+    policy = json.loads(
+        session.client("sqs").get_queue_attributes(
+            QueueUrl=provisioned.url("LeakQueue"), AttributeNames=["Policy"]
+        )["Attributes"]["Policy"]
+    )
+    (deny,) = [s for s in policy["Statement"] if s.get("Sid") == "NobodyElseSends"]
+    assert deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == [operator]
 
 
 def test_the_incidents_table_has_its_indexes(

@@ -254,7 +254,9 @@ def test_responder_may_not_write_to_this_stacks_roles(template: dict[str, Any], 
         for action in _actions(statement)
         if action.startswith("iam:")
     }
-    assert on_roles == {"iam:PutRolePolicy"}
+    # (and read a role's real ARN, path included, which changes nothing)
+    assert on_roles == {"iam:PutRolePolicy", "iam:GetRole"}
+    writes = on_roles - {"iam:GetRole"}
     # and SAM puts each function's tags, Globals included, on the role it makes for it,
     refs = {**_refs(template), **pseudo_parameters(stack_name=stack)}
     tags = Resolver(template, refs).resolve(template["Globals"]["Function"]["Tags"])
@@ -263,7 +265,7 @@ def test_responder_may_not_write_to_this_stacks_roles(template: dict[str, Any], 
     # a long stack name short to fit the role name,
     for function in FUNCTIONS:
         arn = f"arn:aws:iam::{account}:role/{_role_name(stack, function)}"
-        for action in on_roles:
+        for action in writes:
             assert any(_denied(d, action, arn, tags) for d in _denies(responder)), (action, arn)
     # And on no other role of the account.
     other = f"arn:aws:iam::{account}:role/ci-deployer"
@@ -472,12 +474,14 @@ def test_visibility_timeout_is_six_times_the_responder_timeout(
 
 
 def _queue_policy(
-    template: dict[str, Any], logical_id: str, scanners: list[str]
+    template: dict[str, Any],
+    logical_id: str,
+    scanners: list[str],
+    operators: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     base = {**_refs(template), **pseudo_parameters(), **parameter_defaults(template)}
-    resolver = Resolver(
-        template, {**base, "ScannerPrincipalArns": scanners}, _fake_attributes(template)
-    )
+    given = {"ScannerPrincipalArns": scanners, "OperatorRoleArns": operators or [""]}
+    resolver = Resolver(template, {**base, **given}, _fake_attributes(template))
     props = template["Resources"][logical_id]["Properties"]
     document = resolver.resolve(props["PolicyDocument"])
     statements: list[dict[str, Any]] = document["Statement"]
@@ -511,6 +515,179 @@ def test_only_this_stacks_rules_may_send_to_the_leak_queue(
     source_arns = allow["Condition"]["ArnEquals"]["aws:SourceArn"]
     assert sorted(source_arns) == sorted(f"arn:test:{r}" for r in event_rules(template))
     assert _tls_only(statements, "LeakQueue")
+
+
+OPERATOR = "arn:aws:iam::123456789012:role/ops/LeakResponderOperator"
+CI_ROLE = "arn:aws:iam::123456789012:role/ci-deploy"
+
+
+def _condition_holds(operator: str, key: str, wanted: Any, context: dict[str, str]) -> bool:
+    """IAM's rule for the few condition operators these queue policies use. moto does not
+    evaluate queue policies, so this small stand-in does, with IAM's semantics: values of one
+    key are ORed; a key missing from the request makes a negated operator true and any other
+    false."""
+    values = wanted if isinstance(wanted, list) else [wanted]
+    if key not in context:
+        return operator.startswith(("ArnNot", "StringNot"))
+    if operator == "Bool":
+        return context[key] in [str(v).lower() for v in values]
+    matched = context[key] in values
+    return not matched if operator == "ArnNotEquals" else matched
+
+
+def _queue_denies(statements: list[dict[str, Any]], context: dict[str, str]) -> bool:
+    """Whether an explicit Deny for sqs:SendMessage applies (operators and keys are ANDed)."""
+    return any(
+        s["Effect"] == "Deny"
+        and s["Action"] in ("sqs:SendMessage", "sqs:*")
+        and all(
+            _condition_holds(operator, key, wanted, context)
+            for operator, keys in s.get("Condition", {}).items()
+            for key, wanted in keys.items()
+        )
+        for s in statements
+    )
+
+
+def _send(source_arn: str | None = None, principal_arn: str | None = None) -> dict[str, str]:
+    """The request context of a SendMessage over TLS: EventBridge sets only aws:SourceArn, an
+    IAM principal (a role's session too: its role's ARN) only aws:PrincipalArn."""
+    context = {"aws:SecureTransport": "true"}
+    if source_arn:
+        context["aws:SourceArn"] = source_arn
+    if principal_arn:
+        context["aws:PrincipalArn"] = principal_arn
+    return context
+
+
+@pytest.mark.parametrize("operators", [[""], [OPERATOR], [OPERATOR, CI_ROLE.replace("ci", "o")]])
+def test_the_leak_queue_denies_every_other_sender(
+    template: dict[str, Any], operators: list[str]
+) -> None:
+    # Given the leak queue's policy, with or without operator roles
+    statements = _queue_policy(template, "LeakQueuePolicy", [""], operators)
+    (deny,) = [s for s in statements if s.get("Sid") == "NobodyElseSends"]
+    assert deny["Principal"] == "*"
+    assert deny["Action"] == "sqs:SendMessage"
+    assert deny["Resource"] == "arn:test:LeakQueue"
+    rules = sorted(f"arn:test:{r}" for r in event_rules(template))
+    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
+    # Then the Deny spares exactly the rules the Allow names, and the operators if any
+    expected: dict[str, Any] = {"aws:SourceArn": rules}
+    if operators != [""]:
+        expected["aws:PrincipalArn"] = operators
+    deny["Condition"]["ArnNotEquals"]["aws:SourceArn"].sort()
+    assert deny["Condition"] == {"ArnNotEquals": expected}
+    assert sorted(allow["Condition"]["ArnEquals"]["aws:SourceArn"]) == rules
+    # And so a CI role with sqs:SendMessage on "*" is refused, as is another stack's rule
+    assert _queue_denies(statements, _send(principal_arn=CI_ROLE))
+    assert _queue_denies(statements, _send(source_arn="arn:aws:events:us-east-1:1:rule/other"))
+    # While this stack's rules get through, and operators only when configured
+    for rule in rules:
+        assert not _queue_denies(statements, _send(source_arn=rule)), rule
+    assert _queue_denies(statements, _send(principal_arn=OPERATOR)) is (operators == [""])
+    # And an operator cannot lend its carve-out to a forged source, nor a rule to a caller
+    assert _queue_denies(statements, _send(source_arn="arn:x:rule/forged", principal_arn=CI_ROLE))
+    # Plain HTTP is refused to everyone
+    assert _queue_denies(statements, {**_send(source_arn=rules[0]), "aws:SecureTransport": "false"})
+
+
+def test_operator_roles_appear_only_in_the_leak_queue_deny(template: dict[str, Any]) -> None:
+    uses = {path[:2] for path in _paths_to(template, {"Ref": "OperatorRoleArns"})}
+    assert uses == {("Resources", "LeakQueuePolicy"), ("Conditions", "HasOperatorRoles")}
+
+
+ROLE_ARN_PARAMETERS = ("SecurityRoleArn", "OperatorRoleArns")
+
+
+@pytest.mark.parametrize("parameter", ROLE_ARN_PARAMETERS)
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "arn:aws:iam::222222222222:role/SecurityIncidentResponder",
+        "arn:aws-us-gov:iam::222222222222:role/path/to/Role+=,.@_-1",
+        "arn:aws:iam::222222222222:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Sec_0a1b",
+    ],
+)
+def test_role_arn_parameters_accept_exact_role_arns(
+    template: dict[str, Any], parameter: str, value: str
+) -> None:
+    assert re.fullmatch(template["Parameters"][parameter]["AllowedPattern"], value)
+
+
+@pytest.mark.parametrize("parameter", ROLE_ARN_PARAMETERS)
+@pytest.mark.parametrize(
+    "value",
+    [
+        "*",
+        "arn:aws:iam::222222222222:role/*",
+        "arn:aws:iam::*:role/SecurityIncidentResponder",
+        "arn:aws:iam::222222222222:role/Sec?",
+        "arn:aws:iam::222222222222:root",
+        "arn:aws:iam::222222222222:user/alice",
+        "arn:aws:sts::222222222222:assumed-role/SecurityIncidentResponder/s",
+        "arn:aws:iam::22222222222:role/ShortAccount",
+        "SecurityIncidentResponder",
+        " arn:aws:iam::222222222222:role/Padded",
+    ],
+)
+def test_role_arn_parameters_refuse_wildcards_and_other_arns(
+    template: dict[str, Any], parameter: str, value: str
+) -> None:
+    # A Principal with a wildcard is invalid in the secret's resource policy, and either one
+    # would widen who may read secrets or send to the leak queue.
+    assert not re.fullmatch(template["Parameters"][parameter]["AllowedPattern"], value)
+
+
+def test_operator_role_arns_default_to_none(template: dict[str, Any]) -> None:
+    spec = template["Parameters"]["OperatorRoleArns"]
+    assert spec["Type"] == "CommaDelimitedList"
+    assert spec["Default"] == ""
+
+
+def _alarm(resolver: Resolver, resources: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    assert resources[logical_id]["Type"] == "AWS::CloudWatch::Alarm"
+    props: dict[str, Any] = resolver.resolve(resources[logical_id]["Properties"])
+    return props
+
+
+@pytest.mark.parametrize(
+    ("logical_id", "metric", "statistic", "period"),
+    [
+        # Stays in ALARM while anything sits in the DLQ (a move by RedrivePolicy included)...
+        ("DeadLetterAlarm", "ApproximateNumberOfMessagesVisible", "Maximum", 60),
+        # ...so each new message sent there meanwhile fires this one again.
+        ("NewDeadLettersAlarm", "NumberOfMessagesSent", "Sum", 300),
+    ],
+)
+def test_dead_letter_alarms_watch_the_dlq(
+    template: dict[str, Any],
+    resources: dict[str, Any],
+    logical_id: str,
+    metric: str,
+    statistic: str,
+    period: int,
+) -> None:
+    alarm = _alarm(
+        Resolver(template, _refs(template), _dlq_attributes(template)), resources, logical_id
+    )
+    assert alarm["Namespace"] == "AWS/SQS"
+    assert alarm["MetricName"] == metric
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": "dlq-name"}]
+    assert (alarm["Statistic"], alarm["Period"]) == (statistic, period)
+    assert alarm["EvaluationPeriods"] == 1
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+    assert alarm["TreatMissingData"] == "notBreaching"
+    # No topic configured: no actions. A topic: both alarms tell it.
+    assert "AlarmActions" not in alarm
+    topic = "arn:aws:sns:us-east-1:222222222222:security-oncall"
+    with_topic = Resolver(template, _refs(template, AlarmTopicArn=topic), _dlq_attributes(template))
+    assert _alarm(with_topic, resources, logical_id)["AlarmActions"] == [topic]
+
+
+def _dlq_attributes(template: dict[str, Any]) -> dict[str, str]:
+    return {**_fake_attributes(template), "LeakDLQ.QueueName": "dlq-name"}
 
 
 def test_scanner_principals_may_send_to_the_scanner_queue_only(template: dict[str, Any]) -> None:
@@ -737,7 +914,10 @@ def test_samplesconfig_overrides_name_exactly_the_template_parameters(
         if "AllowedValues" in spec:
             assert value in spec["AllowedValues"], (name, value)
         if "AllowedPattern" in spec:
-            assert re.fullmatch(spec["AllowedPattern"], value), (name, value)
+            # CloudFormation matches each item of a list against the pattern.
+            items = value.split(",") if spec["Type"] == "CommaDelimitedList" else [value]
+            for item in items:
+                assert re.fullmatch(spec["AllowedPattern"], item), (name, item)
         if spec["Type"] == "Number":
             number = float(value)
             assert spec.get("MinValue", number) <= number <= spec.get("MaxValue", number)
