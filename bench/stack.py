@@ -21,6 +21,7 @@ from typing import Any
 
 import boto3
 
+from leak_responder.sandbox.accounts import client_as
 from leak_responder.sandbox.provisioner import provision as provision_template
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,16 +99,7 @@ FAKE_CREDENTIALS = {
 
 def member_iam() -> Any:
     """An IAM client acting in the second moto account through the member role."""
-    creds = boto3.client("sts", region_name=REGION).assume_role(
-        RoleArn=f"arn:aws:iam::{MEMBER}:role/{MEMBER_ROLE}", RoleSessionName="bench-setup"
-    )["Credentials"]
-    return boto3.client(
-        "iam",
-        region_name=REGION,
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
+    return client_as("iam", f"arn:aws:iam::{MEMBER}:role/{MEMBER_ROLE}", REGION, "bench-setup")
 
 
 # -- events ---------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from leak_responder.adapters.aws.iam import REVOKE_POLICY_NAME
+from leak_responder.sandbox.accounts import client_as
 from leak_responder.settings import Settings
 from leak_responder.wiring import ClientFactory, build_responder
 from tests.handlers import load_handler
@@ -297,16 +298,7 @@ def test_every_aws_call_of_every_path_is_granted(
 
 
 def _member_iam(account: str) -> Any:
-    creds = boto3.client("sts", region_name=REGION).assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/LeakResponderMember", RoleSessionName="setup"
-    )["Credentials"]
-    return boto3.client(
-        "iam",
-        region_name=REGION,
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
+    return client_as("iam", f"arn:aws:iam::{account}:role/LeakResponderMember", REGION)
 
 
 def test_the_secret_is_locked_to_its_owner_before_it_has_a_value(
