@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 AWS_DETECTOR = "leak-scan:aws-access-key"
@@ -48,17 +48,8 @@ class Finding:
 
     def at(self, *, path: str | None = None, commit: str | None = None) -> Finding:
         """The same finding, relocated (a decoded blob's hit keeps its outer file and commit)."""
-        return Finding(
+        return replace(
+            self,
             path=self.path if path is None else path,
-            line=self.line,
-            detector=self.detector,
-            key_id=self.key_id,
-            account_id=self.account_id,
-            secret_present=self.secret_present,
-            column=self.column,
             commit=self.commit if commit is None else commit,
-            encoding=self.encoding,
-            secret_type=self.secret_type,
-            secret=self.secret,
-            verified=self.verified,
         )

@@ -7,6 +7,7 @@ client factory is passed in from the CLI edge; the secret lives only in memory f
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any, Protocol
 
 from leak_scan.model import Finding
@@ -50,17 +51,4 @@ def _check(sts: StsClient) -> bool | None:
 
 
 def _without_secret(f: Finding, verified: bool | None) -> Finding:
-    return Finding(
-        path=f.path,
-        line=f.line,
-        detector=f.detector,
-        key_id=f.key_id,
-        account_id=f.account_id,
-        secret_present=f.secret_present,
-        column=f.column,
-        commit=f.commit,
-        encoding=f.encoding,
-        secret_type=f.secret_type,
-        secret=None,
-        verified=verified,
-    )
+    return replace(f, secret=None, verified=verified)
