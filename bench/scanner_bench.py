@@ -36,7 +36,6 @@ TEXT_SUFFIXES = (
     ".py", ".pyi", ".txt", ".md", ".rst", ".json", ".yaml", ".yml", ".html", ".js", ".css",
     ".xml", ".csv", ".cfg", ".ini", ".toml", ".c", ".h", ".sh", ".pl", ".tex",
 )  # fmt: skip
-BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 SECRET_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 CORPUS_VERSION = 3
 

@@ -8,6 +8,7 @@ moto server (``AWS_ENDPOINT_URL``): the session's clients go wherever boto3 is p
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -22,6 +23,7 @@ from typing import Any
 import boto3
 
 from leak_responder.sandbox.accounts import client_as
+from leak_responder.sandbox.lambda_local import LocalContext
 from leak_responder.sandbox.provisioner import provision as provision_template
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -196,12 +198,10 @@ def sqs_event(bodies: list[str], queue_arn: str) -> dict[str, Any]:
     return {"Records": [sqs_record(b, queue_arn) for b in bodies]}
 
 
-class LambdaContext:
-    function_name = "ResponderFunction"
-    memory_limit_in_mb = 512
-    invoked_function_arn = f"arn:aws:lambda:{REGION}:{HOME}:function:ResponderFunction"
-    aws_request_id = "bench"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 60_000
+# The sandbox's Lambda context, as the responder's event source mapping would pass it.
+LambdaContext = functools.partial(
+    LocalContext,
+    "ResponderFunction",
+    f"arn:aws:lambda:{REGION}:{HOME}:function:ResponderFunction",
+    60,
+)

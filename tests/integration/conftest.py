@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 import unicodedata
 import uuid
@@ -16,6 +17,7 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from leak_responder.sandbox.lambda_local import LocalContext
 from leak_responder.sandbox.provisioner import Provisioned, provision
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -181,12 +183,10 @@ def sqs_event(bodies: list[str], queue_arn: str, receive_count: int = 1) -> dict
     return {"Records": [sqs_record(b, queue_arn, receive_count) for b in bodies]}
 
 
-class LambdaContext:
-    function_name = "ResponderFunction"
-    memory_limit_in_mb = 512
-    invoked_function_arn = f"arn:aws:lambda:{REGION}:{HOME}:function:ResponderFunction"
-    aws_request_id = "req-1"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 60_000
+# The sandbox's Lambda context, as the responder's event source mapping would pass it.
+LambdaContext = functools.partial(
+    LocalContext,
+    "ResponderFunction",
+    f"arn:aws:lambda:{REGION}:{HOME}:function:ResponderFunction",
+    60,
+)

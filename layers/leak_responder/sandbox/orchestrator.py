@@ -9,15 +9,13 @@ each part has answered a request, and removed again on stop.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import secrets
-import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -344,24 +342,3 @@ def _http_status(url: str) -> int:
             return int(answer.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
-
-
-@contextlib.contextmanager
-def running_sandbox(**kwargs: Any) -> Iterator[Sandbox]:
-    sandbox = Sandbox(**kwargs).start()
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
-
-
-def serve(ready_file: Path, stop: threading.Event, **kwargs: Any) -> int:
-    """Run until ``stop`` is set (the CLI sets it on SIGTERM and SIGINT)."""
-    sandbox = Sandbox(**kwargs)
-    sandbox.start(ready_file)
-    log.info("sandbox ready", extra={"ready_file": str(ready_file)})
-    try:
-        stop.wait()
-    finally:
-        sandbox.stop()
-    return 0
