@@ -5,15 +5,30 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv test check lint format typecheck cfn-lint scan-self demo bench sandbox clean
+# Every install is held to constraints.txt, so each fresh clone gets the same tools and the same
+# verdict. `make lock` rewrites it from the newest releases, on purpose, never by accident.
+CONSTRAINTS := constraints.txt
+
+.PHONY: venv lock test check lint format typecheck cfn-lint scan-self demo bench sandbox clean
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) pip
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev]'
 	touch $(STAMP)
+
+lock:
+	rm -rf build/lock-venv
+	$(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/python -m pip install --quiet --upgrade pip
+	build/lock-venv/bin/python -m pip install --quiet -e '.[dev]'
+	{ echo "# Exact versions for make venv (and the layer test's fresh virtualenv). Regenerate"; \
+	  echo "# with 'make lock' and review the diff: nothing here changes by accident."; \
+	  build/lock-venv/bin/python -m pip freeze --all --exclude-editable | grep -iv '^leak-responder'; \
+	} > $(CONSTRAINTS)
+	rm -rf build/lock-venv
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
@@ -41,7 +56,7 @@ scan-self: $(STAMP)
 check: lint typecheck cfn-lint scan-self test
 
 demo: $(STAMP)
-	$(BIN)/python -m leak_responder demo
+	$(BIN)/leak-responder demo
 
 sandbox: $(STAMP)
 	$(BIN)/leak-responder sandbox --ready-file /tmp/leak-responder-sandbox.json

@@ -22,9 +22,9 @@ from typing import Any
 
 import boto3
 
-from leak_responder.sandbox.accounts import client_as
-from leak_responder.sandbox.lambda_local import LocalContext
-from leak_responder.sandbox.provisioner import provision as provision_template
+from leak_sandbox.accounts import client_as
+from leak_sandbox.lambda_local import LocalContext
+from leak_sandbox.provisioner import provision as provision_template
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"

@@ -13,6 +13,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+from leak_responder.domain.errors import (
+    AccessDeniedError,
+    ConflictError,
+    IncidentNotFoundError,
+    KeyLimitError,
+    KeyNotFoundError,
+    NotificationError,
+)
 from leak_responder.domain.model import Incident, IncidentStatus, NotificationStatus
 from leak_responder.domain.ports import (
     AccessKeyInfo,
@@ -22,14 +30,6 @@ from leak_responder.domain.ports import (
     PrincipalRef,
     Secret,
     StoredSecret,
-)
-from leak_responder.errors import (
-    AccessDeniedError,
-    ConflictError,
-    IncidentNotFoundError,
-    KeyLimitError,
-    KeyNotFoundError,
-    NotificationError,
 )
 
 _B32 = string.ascii_uppercase + "234567"

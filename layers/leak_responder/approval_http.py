@@ -41,8 +41,8 @@ from leak_responder.domain.approval import (
     UnknownIncidentError,
     handle_click,
 )
+from leak_responder.domain.errors import ApprovalError, ConfigurationError, TransientError
 from leak_responder.domain.ports import Secret
-from leak_responder.errors import ApprovalError, ConfigurationError, TransientError
 from leak_responder.observability import logger
 from leak_responder.settings import Settings
 

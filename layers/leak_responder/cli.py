@@ -1,4 +1,10 @@
-"""``leak-responder``: the sandbox, the demo, and containment of one key from a terminal."""
+"""``leak-responder``: containment of one key from a terminal, plus any installed commands.
+
+Other packages add commands through the ``leak_responder.commands`` entry-point group: each entry
+is a callable that takes the subparsers object and adds one parser whose default ``run`` is the
+command. The local tooling adds ``sandbox`` and ``demo`` that way, so this runtime package never
+imports it.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +12,18 @@ import argparse
 import dataclasses
 import getpass
 import json
-import logging
 import os
-import signal
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
-from types import FrameType
+from importlib.metadata import entry_points
 from typing import Any, TextIO
 
-from leak_responder.errors import ConfigurationError, LeakResponderError
+from leak_responder.domain.errors import ConfigurationError, LeakResponderError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+COMMANDS_GROUP = "leak_responder.commands"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,29 +32,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="Contain leaked AWS access keys. See README.md.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    sandbox = sub.add_parser(
-        "sandbox",
-        help="run the whole system on loopback (moto, Slack stand-in, approval URL, worker)",
-        description="Start the sandbox; write the ready file when everything accepts requests; "
-        "run until SIGTERM or SIGINT.",
-    )
-    sandbox.add_argument("--ready-file", required=True, type=Path, metavar="PATH")
-    sandbox.add_argument(
-        "--template", type=Path, default=None, help="template.yaml (default: the checkout's)"
-    )
-    sandbox.add_argument(
-        "--retry-delay",
-        type=int,
-        default=1,
-        metavar="SECONDS",
-        help="how soon a failed record is visible again (default 1)",
-    )
-    sandbox.add_argument("--verbose", action="store_true", help="log the handlers at INFO")
-
-    demo = sub.add_parser("demo", help="the end-to-end story on the sandbox (make demo)")
-    demo.add_argument("--no-color", action="store_true")
-
     contain = sub.add_parser(
         "contain",
         help="contain one key now, against the AWS the standard credential chain points at",
@@ -70,62 +50,23 @@ def build_parser() -> argparse.ArgumentParser:
     contain.add_argument(
         "--json", action="store_true", help="print the incident as JSON at the end"
     )
+    contain.set_defaults(run=lambda args: _contain(args, sys.stdout))
+    for entry in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        entry.load()(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "sandbox":
-            return _sandbox(args)
-        if args.command == "demo":
-            from leak_responder.demo import run_demo
-
-            return run_demo(color=not args.no_color and sys.stdout.isatty())
-        return _contain(args, sys.stdout)
+        code: int = args.run(args)
     except ConfigurationError as exc:
         print(f"leak-responder: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except LeakResponderError as exc:
         print(f"leak-responder: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILED
-
-
-# ------------------------------------------------------------------------------- sandbox
-
-
-def _sandbox(args: argparse.Namespace) -> int:
-    from leak_responder.sandbox.orchestrator import Sandbox, default_template_path
-
-    logging.basicConfig(
-        level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
-    )
-    logging.getLogger("leak_responder.sandbox").setLevel(logging.INFO)
-    if not args.verbose:
-        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    sandbox = Sandbox(template_path=args.template or default_template_path())
-    sandbox.retry_delay = args.retry_delay
-    sandbox.start(args.ready_file)
-    doc = {k: v for k, v in sandbox.ready_document().items() if k != "signing_secret"}
-    print(
-        f"leak-responder sandbox ready ({args.ready_file}):\n{json.dumps(doc, indent=2)}",
-        file=sys.stderr,
-        flush=True,
-    )
-    try:
-        while not stop.wait(0.5):
-            pass
-    finally:
-        sandbox.stop()
-        print("leak-responder sandbox stopped", file=sys.stderr, flush=True)
-    return EXIT_OK
+    return code
 
 
 # ------------------------------------------------------------------------------- contain

@@ -7,10 +7,10 @@ from typing import Any
 from leak_responder.adapters.aws.clients import ClientFactory
 from leak_responder.adapters.aws.incidents import DynamoIncidentStore
 from leak_responder.adapters.clock import UtcClock
+from leak_responder.domain.errors import NotificationError
 from leak_responder.domain.model import Incident
 from leak_responder.domain.ports import NotificationReceipt
 from leak_responder.domain.reminder import ReminderDeps, ReminderNotifier, ReminderPolicy
-from leak_responder.errors import NotificationError
 from leak_responder.settings import Settings
 from leak_responder.wiring import build_accounts, slack_configured
 

@@ -19,8 +19,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from leak_responder.domain.containment import ContainmentDeps, Outcome, contain, expand
+from leak_responder.domain.errors import RejectedMessageError, TransientError
 from leak_responder.domain.model import IncidentStatus
-from leak_responder.errors import RejectedMessageError, TransientError
 from leak_responder.observability import logger, metrics
 from leak_responder.redact import redact_secrets
 from leak_responder.sources import normalise

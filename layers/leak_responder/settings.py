@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from leak_responder.errors import ConfigurationError
+from leak_responder.domain.errors import ConfigurationError
 
 _TRUE = {"1", "true", "yes", "on"}
 

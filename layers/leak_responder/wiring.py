@@ -14,9 +14,9 @@ from leak_responder.adapters.aws.sts import StsAccounts
 from leak_responder.adapters.clock import UtcClock
 from leak_responder.adapters.pending import LazyNotifier, PendingNotifier
 from leak_responder.domain.containment import ContainmentDeps, Policy
+from leak_responder.domain.errors import ConfigurationError
 from leak_responder.domain.observe import Observer
 from leak_responder.domain.ports import Notifier
-from leak_responder.errors import ConfigurationError
 from leak_responder.responder import Responder
 from leak_responder.settings import Settings
 

@@ -61,6 +61,7 @@ class Baseline:
 
 
 def _settings_config(baseline: Baseline) -> dict[str, Any]:
+    config: dict[str, Any]
     if baseline.data and baseline.data.get("plugins_used"):
         config = {k: v for k, v in baseline.data.items() if k in ("plugins_used", "filters_used")}
     else:

@@ -17,8 +17,8 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from leak_responder.sandbox.lambda_local import LocalContext
-from leak_responder.sandbox.provisioner import Provisioned, provision
+from leak_sandbox.lambda_local import LocalContext
+from leak_sandbox.provisioner import Provisioned, provision
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"

@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities import parameters
 from boto3.dynamodb.types import TypeDeserializer
 
 from leak_responder.adapters.slack.messages import DELETE_ACTION_ID, REACTIVATE_ACTION_ID
-from leak_responder.slack_standin import SlackStandIn, dm_channel_for
+from leak_sandbox.slack_standin import SlackStandIn, dm_channel_for
 from tests.fakes import fake_secret
 from tests.handlers import load_handler
 from tests.integration.conftest import HOME, REGION, LambdaContext, Stack, sqs_event

@@ -5,7 +5,7 @@ here), with an SQS queue as their target, as the stack deploys them.
 
 Where moto falls short: its pattern matcher does not look inside arrays of objects, so the
 Security Hub rule (findings[].Resources[].Type) would never fire. The tests install
-``leak_responder.template.flatten_event``, which gives moto EventBridge's view of arrays;
+``leak_sandbox.template.flatten_event``, which gives moto EventBridge's view of arrays;
 ``test_moto_alone_misses_fields_inside_arrays`` records the gap so that the patch can go once
 moto closes it.
 """
@@ -23,7 +23,7 @@ import pytest
 from moto import mock_aws
 from moto.events.models import EventPattern
 
-from leak_responder.template import (
+from leak_sandbox.template import (
     event_rules,
     flatten_event,
     load_template,

@@ -11,9 +11,9 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from leak_responder.adapters.aws.iam import REVOKE_POLICY_NAME
-from leak_responder.sandbox.accounts import client_as
 from leak_responder.settings import Settings
 from leak_responder.wiring import ClientFactory, build_responder
+from leak_sandbox.accounts import client_as
 from tests.handlers import load_handler
 from tests.helpers import load_event
 from tests.integration.conftest import HOME, REGION, LambdaContext, Stack, sqs_event

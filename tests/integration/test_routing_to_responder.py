@@ -17,7 +17,7 @@ from moto.events.models import EventPattern
 
 from leak_responder.domain.model import LeakedKey, iso
 from leak_responder.sources import normalise
-from leak_responder.template import flatten_event
+from leak_sandbox.template import flatten_event
 from tests.handlers import load_handler
 from tests.helpers import load_event
 from tests.integration.conftest import HOME, LambdaContext, Stack

@@ -11,13 +11,13 @@ import pytest
 import yaml
 from moto import mock_aws
 
-from leak_responder.sandbox.provisioner import (
+from leak_sandbox.provisioner import (
     MAPPED_TYPES,
     Provisioned,
     ProvisioningError,
     provision,
 )
-from leak_responder.template import load_template
+from leak_sandbox.template import load_template
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 

@@ -11,9 +11,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from leak_responder.sandbox.lambda_local import LocalContext
-from leak_responder.sandbox.provisioner import Provisioned, provision
-from leak_responder.sandbox.worker import QueueWorker
+from leak_sandbox.lambda_local import LocalContext
+from leak_sandbox.provisioner import Provisioned, provision
+from leak_sandbox.worker import QueueWorker
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 

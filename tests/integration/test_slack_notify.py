@@ -18,7 +18,7 @@ from leak_responder.domain.model import IncidentStatus, NotificationStatus, Prin
 from leak_responder.domain.ports import Secret
 from leak_responder.domain.reminder import ReminderDeps, ReminderPolicy, run_reminders
 from leak_responder.settings import Settings
-from leak_responder.slack_standin import (
+from leak_sandbox.slack_standin import (
     SlackStandIn,
     channel_id_for,
     dm_channel_for,
@@ -217,7 +217,7 @@ def test_security_copy_failing_does_not_repeat_the_dm(standin: SlackStandIn, wor
     class SecurityDown(SlackNotifier):
         def _post(self, channel: str, message: Any, **extra: Any) -> tuple[str, str]:
             if channel == "C0BROKEN01":
-                from leak_responder.errors import NotificationError
+                from leak_responder.domain.errors import NotificationError
 
                 raise NotificationError("slack chat.postMessage failed: internal_error")
             return super()._post(channel, message, **extra)

@@ -18,7 +18,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from leak_responder.slack_standin import SlackStandIn, user_id_for_email
+from leak_sandbox.slack_standin import SlackStandIn, user_id_for_email
 
 TOKEN = "xoxb-standin-test"  # pragma: allowlist secret
 
@@ -163,7 +163,7 @@ def test_listens_on_loopback_only() -> None:
 def test_cli_writes_ready_file_and_stops_on_sigterm(tmp_path: Path) -> None:
     ready = tmp_path / "slack.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "leak_responder.slack_standin", "--ready-file", str(ready)],
+        [sys.executable, "-m", "leak_sandbox.slack_standin", "--ready-file", str(ready)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ},

@@ -1,6 +1,6 @@
 """template.yaml, samplesconfig.toml and the Slack manifest agree with the code and with AWS.
 
-The template is read as data (leak_responder.template), never by string search, so a test
+The template is read as data (leak_sandbox.template), never by string search, so a test
 sees what CloudFormation would.
 """
 
@@ -23,7 +23,7 @@ from moto.events.models import EventPattern
 
 from leak_responder.adapters.permissions import FUNCTION_PERMISSIONS, permissions_for
 from leak_responder.settings import Settings
-from leak_responder.template import (
+from leak_sandbox.template import (
     Resolver,
     event_rules,
     flatten_event,

@@ -22,9 +22,9 @@ from leak_responder.domain.approval import (
     handle_click,
     iam_tag_value,
 )
+from leak_responder.domain.errors import ConflictError, LeakResponderError, TransientError
 from leak_responder.domain.incidents import claim
 from leak_responder.domain.model import Incident, IncidentStatus
-from leak_responder.errors import ConflictError, LeakResponderError, TransientError
 from tests.fakes import InMemoryIncidentStore
 from tests.slack_support import APPROVER, OWNER_SLACK, STRANGER, TEAM, World
 

@@ -6,7 +6,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
 from leak_responder.adapters.aws.errors import translate
-from leak_responder.errors import (
+from leak_responder.domain.errors import (
     AccessDeniedError,
     ConflictError,
     KeyNotFoundError,

@@ -9,6 +9,12 @@ from typing import Any
 import pytest
 
 from leak_responder.domain.containment import Policy, expand
+from leak_responder.domain.errors import (
+    AccessDeniedError,
+    LeakResponderError,
+    TransientError,
+    UnmodifiableEntityError,
+)
 from leak_responder.domain.model import (
     Evidence,
     Incident,
@@ -22,12 +28,6 @@ from leak_responder.domain.model import (
     iso,
 )
 from leak_responder.domain.ports import PrincipalRef
-from leak_responder.errors import (
-    AccessDeniedError,
-    LeakResponderError,
-    TransientError,
-    UnmodifiableEntityError,
-)
 from tests.fakes import InMemoryIncidentStore, fake_key_id
 from tests.worlds import HOME, MEMBER, World, leaked
 

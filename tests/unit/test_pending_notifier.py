@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from leak_responder.adapters.pending import LazyNotifier, PendingNotifier
+from leak_responder.domain.errors import ConfigurationError, NotificationError
 from leak_responder.domain.ports import Notifier
-from leak_responder.errors import ConfigurationError, NotificationError
 from tests.fakes import RecordingNotifier
 from tests.worlds import World, leaked
 

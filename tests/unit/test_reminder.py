@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import pytest
 
+from leak_responder.domain.errors import NotificationError
 from leak_responder.domain.model import Incident, IncidentStatus, NotificationStatus, Step, iso
 from leak_responder.domain.ports import NotificationReceipt
 from leak_responder.domain.reminder import ReminderDeps, ReminderPolicy, run_reminders
-from leak_responder.errors import NotificationError
 from tests.fakes import InMemoryIncidentStore
 from tests.slack_support import OWNER_SLACK, World
 

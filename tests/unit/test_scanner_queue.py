@@ -16,8 +16,8 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from leak_responder.domain.containment import ContainmentDeps, Policy
+from leak_responder.domain.errors import RejectedMessageError
 from leak_responder.domain.model import LeakedKey, Source
-from leak_responder.errors import RejectedMessageError
 from leak_responder.responder import Responder
 from leak_responder.sources import SCANNER_ONLY_REASON, normalise
 from tests.fakes import (

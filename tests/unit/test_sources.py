@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from leak_responder.domain.errors import InvalidKeyIdError, RejectedMessageError
 from leak_responder.domain.model import (
     LeakedKey,
     PrincipalType,
@@ -24,7 +25,6 @@ from leak_responder.domain.model import (
     Report,
     Source,
 )
-from leak_responder.errors import InvalidKeyIdError, RejectedMessageError
 from leak_responder.sources import event_types, normalise, schemas
 from leak_responder.sources._common import parse_time
 from leak_responder.sources.registry import event_normaliser

@@ -1,4 +1,4 @@
-"""leak_responder.template: short tags become data; intrinsics resolve as CloudFormation does."""
+"""leak_sandbox.template: short tags become data; intrinsics resolve as CloudFormation does."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from leak_responder.template import (
+from leak_sandbox.template import (
     Resolver,
     TemplateError,
     event_rules,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from leak_responder.domain.errors import LeakResponderError, NotificationError
 from leak_responder.domain.model import Incident
 from leak_responder.domain.ports import NotificationReceipt, Notifier
-from leak_responder.errors import LeakResponderError, NotificationError
 
 
 class PendingNotifier:

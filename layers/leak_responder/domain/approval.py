@@ -18,11 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from leak_responder.domain.incidents import Claim, claim, holds, released, update_incident
-from leak_responder.domain.model import Incident, IncidentStatus, Step, iso, parse_iso
-from leak_responder.domain.observe import Observer, ignore
-from leak_responder.domain.ports import Accounts, Clock, IncidentStore, KeyAdmin
-from leak_responder.errors import (
+from leak_responder.domain.errors import (
     AccessDeniedError,
     ApprovalError,
     ConflictError,
@@ -31,6 +27,10 @@ from leak_responder.errors import (
     LeakResponderError,
     TransientError,
 )
+from leak_responder.domain.incidents import Claim, claim, holds, released, update_incident
+from leak_responder.domain.model import Incident, IncidentStatus, Step, iso, parse_iso
+from leak_responder.domain.observe import Observer, ignore
+from leak_responder.domain.ports import Accounts, Clock, IncidentStore, KeyAdmin
 
 # Incident ids are opaque and random; anything else in a button value is not ours.
 INCIDENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")

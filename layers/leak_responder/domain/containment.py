@@ -18,6 +18,16 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from leak_responder.domain.errors import (
+    AccessDeniedError,
+    ConflictError,
+    KeyLimitError,
+    KeyNotFoundError,
+    LeakResponderError,
+    RejectedMessageError,
+    TransientError,
+    UnmodifiableEntityError,
+)
 from leak_responder.domain.incidents import (
     MAX_WRITE_ATTEMPTS,
     claim,
@@ -47,16 +57,6 @@ from leak_responder.domain.ports import (
     PrincipalRef,
     SecretStore,
     SessionLocator,
-)
-from leak_responder.errors import (
-    AccessDeniedError,
-    ConflictError,
-    KeyLimitError,
-    KeyNotFoundError,
-    LeakResponderError,
-    RejectedMessageError,
-    TransientError,
-    UnmodifiableEntityError,
 )
 
 QUARANTINE_POLICY_PREFIX = "AWSCompromisedKeyQuarantine"

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from leak_responder.domain.errors import ConflictError, NotificationError
 from leak_responder.domain.model import Incident, NotificationStatus, Step, iso, parse_iso
 from leak_responder.domain.ports import IncidentStore, Notifier
-from leak_responder.errors import ConflictError, NotificationError
 
 MAX_WRITE_ATTEMPTS = 8
 # A notice claimed less than this long ago is being sent by someone else. Longer than any

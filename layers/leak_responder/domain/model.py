@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from leak_responder.errors import InvalidKeyIdError, RejectedMessageError
+from leak_responder.domain.errors import InvalidKeyIdError, RejectedMessageError
 
 KEY_ID_PATTERN = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}$")
 ACCOUNT_ID_PATTERN = re.compile(r"^\d{12}$")

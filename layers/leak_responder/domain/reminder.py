@@ -18,6 +18,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from leak_responder.domain.errors import (
+    AccessDeniedError,
+    ConflictError,
+    KeyNotFoundError,
+    LeakResponderError,
+    NotificationError,
+)
 from leak_responder.domain.incidents import deliver_notice, update_incident
 from leak_responder.domain.model import (
     Incident,
@@ -29,13 +36,6 @@ from leak_responder.domain.model import (
 )
 from leak_responder.domain.observe import Observer, ignore
 from leak_responder.domain.ports import Accounts, Clock, IncidentStore, NotificationReceipt
-from leak_responder.errors import (
-    AccessDeniedError,
-    ConflictError,
-    KeyNotFoundError,
-    LeakResponderError,
-    NotificationError,
-)
 
 
 class ReminderNotifier(Protocol):

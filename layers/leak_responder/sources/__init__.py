@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from leak_responder.domain.errors import RejectedMessageError
 from leak_responder.domain.model import LeakedKey, QuarantinedUser, Report, utcnow
-from leak_responder.errors import RejectedMessageError
 from leak_responder.sources import (  # noqa: F401  (each module registers its normaliser)
     cloudtrail,
     guardduty,

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ParamSpec
 
+from leak_responder.domain.errors import InvalidKeyIdError, RejectedMessageError
 from leak_responder.domain.model import (
     ACCOUNT_ID_PATTERN,
     KEY_ID_PATTERN,
     PrincipalType,
     Report,
 )
-from leak_responder.errors import InvalidKeyIdError, RejectedMessageError
 from leak_responder.redact import safe_url
 
 log = logging.getLogger(__name__)

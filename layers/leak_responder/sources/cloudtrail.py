@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
+from leak_responder.domain.errors import RejectedMessageError
 from leak_responder.domain.model import Evidence, QuarantinedUser, Report
-from leak_responder.errors import RejectedMessageError
 from leak_responder.sources._common import (
     Envelope,
     account_id,

@@ -8,8 +8,8 @@ is rejected as an invalid key ID.
 
 from __future__ import annotations
 
+from leak_responder.domain.errors import RejectedMessageError
 from leak_responder.domain.model import Evidence, LeakedKey, PrincipalType, Report, Source
-from leak_responder.errors import RejectedMessageError
 from leak_responder.sources._common import (
     Envelope,
     account_id,

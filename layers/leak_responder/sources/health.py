@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from leak_responder.domain.errors import RejectedMessageError
 from leak_responder.domain.model import Evidence, LeakedKey, PrincipalType, Report, Source
-from leak_responder.errors import RejectedMessageError
 from leak_responder.sources._common import (
     Collector,
     Envelope,

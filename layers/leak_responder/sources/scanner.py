@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from leak_responder.domain.errors import RejectedMessageError
 from leak_responder.domain.model import Evidence, LeakedKey, Report, Source
-from leak_responder.errors import RejectedMessageError
 from leak_responder.sources._common import (
     account_id,
     clip,

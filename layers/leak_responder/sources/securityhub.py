@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from leak_responder.domain.errors import RejectedMessageError
 from leak_responder.domain.model import Evidence, LeakedKey, PrincipalType, Report, Source
-from leak_responder.errors import RejectedMessageError
 from leak_responder.sources._common import (
     Collector,
     Envelope,

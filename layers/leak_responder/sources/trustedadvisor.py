@@ -7,8 +7,8 @@ The flagged item is ``detail.check-item-detail``, keyed by the check's column ti
 
 from __future__ import annotations
 
+from leak_responder.domain.errors import RejectedMessageError
 from leak_responder.domain.model import Evidence, LeakedKey, Report, Source
-from leak_responder.errors import RejectedMessageError
 from leak_responder.sources._common import (
     Envelope,
     clip,

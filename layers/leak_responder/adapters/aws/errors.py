@@ -14,7 +14,7 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
-from leak_responder.errors import (
+from leak_responder.domain.errors import (
     AccessDeniedError,
     ConflictError,
     KeyNotFoundError,

@@ -10,6 +10,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from leak_responder.adapters.aws.errors import error_code, translate, translated
+from leak_responder.domain.errors import KeyLimitError
 from leak_responder.domain.model import iso
 from leak_responder.domain.ports import (
     AccessKeyInfo,
@@ -18,7 +19,6 @@ from leak_responder.domain.ports import (
     PrincipalRef,
     Secret,
 )
-from leak_responder.errors import KeyLimitError
 
 # Reading the owner's Slack tags (notify step, reminders).
 OWNER_PERMISSIONS: tuple[str, ...] = ("iam:ListUserTags",)

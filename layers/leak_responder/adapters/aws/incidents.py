@@ -15,6 +15,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from leak_responder.adapters.aws.errors import translated
+from leak_responder.domain.errors import IncidentNotFoundError
 from leak_responder.domain.model import (
     Incident,
     IncidentStatus,
@@ -23,7 +24,6 @@ from leak_responder.domain.model import (
     Sighting,
     Source,
 )
-from leak_responder.errors import IncidentNotFoundError
 
 PERMISSIONS: tuple[str, ...] = (
     "dynamodb:GetItem",

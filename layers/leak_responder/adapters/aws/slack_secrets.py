@@ -15,8 +15,8 @@ from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.exceptions import BotoCoreError, ClientError
 
+from leak_responder.domain.errors import ConfigurationError, TransientError
 from leak_responder.domain.ports import Secret
-from leak_responder.errors import ConfigurationError, TransientError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider

@@ -9,7 +9,7 @@ from typing import Any
 
 from leak_responder.adapters.aws.errors import translated
 from leak_responder.adapters.aws.iam import IamKeyAdmin
-from leak_responder.errors import AccessDeniedError
+from leak_responder.domain.errors import AccessDeniedError
 
 ASSUME_PERMISSIONS: tuple[str, ...] = ("sts:AssumeRole",)
 PERMISSIONS: tuple[str, ...] = ("sts:GetAccessKeyInfo", *ASSUME_PERMISSIONS)

@@ -18,8 +18,8 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
+from leak_responder.domain.errors import NotificationError
 from leak_responder.domain.ports import Secret
-from leak_responder.errors import NotificationError
 
 DEFAULT_BASE_URL = "https://slack.com/api/"
 

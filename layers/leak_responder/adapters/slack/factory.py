@@ -9,9 +9,9 @@ from leak_responder.adapters.slack.client import build_web_client
 from leak_responder.adapters.slack.messages import MessageContext
 from leak_responder.adapters.slack.notifier import SlackNotifier
 from leak_responder.adapters.slack.updater import SlackMessageUpdater
+from leak_responder.domain.errors import ConfigurationError, NotificationError, TransientError
 from leak_responder.domain.model import Incident
 from leak_responder.domain.ports import Accounts, NotificationReceipt, Secret
-from leak_responder.errors import ConfigurationError, NotificationError, TransientError
 from leak_responder.settings import Settings
 
 if TYPE_CHECKING:

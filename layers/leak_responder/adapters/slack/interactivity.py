@@ -21,8 +21,8 @@ from slack_sdk.signature import Clock, SignatureVerifier
 
 from leak_responder.adapters.slack.messages import DELETE_ACTION_ID, REACTIVATE_ACTION_ID
 from leak_responder.domain.approval import Action, Click
+from leak_responder.domain.errors import LeakResponderError
 from leak_responder.domain.ports import Secret
-from leak_responder.errors import LeakResponderError
 
 MAX_BODY_BYTES = 64 * 1024
 SIGNATURE_WINDOW_SECONDS = 300

@@ -28,15 +28,15 @@ from leak_responder.adapters.slack.messages import (
     incident_message,
     reminder_message,
 )
-from leak_responder.domain.model import Incident, IncidentStatus, PrincipalType
-from leak_responder.domain.observe import Observer
-from leak_responder.domain.ports import Accounts, NotificationReceipt
-from leak_responder.errors import (
+from leak_responder.domain.errors import (
     AccessDeniedError,
     KeyNotFoundError,
     NotificationError,
     TransientError,
 )
+from leak_responder.domain.model import Incident, IncidentStatus, PrincipalType
+from leak_responder.domain.observe import Observer
+from leak_responder.domain.ports import Accounts, NotificationReceipt
 
 logger = logging.getLogger(__name__)
 

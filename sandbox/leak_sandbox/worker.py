@@ -16,9 +16,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from leak_responder.sandbox.lambda_local import Handler, LocalContext
+from leak_sandbox.lambda_local import Handler, LocalContext
 
-log = logging.getLogger("leak_responder.sandbox.worker")
+log = logging.getLogger("leak_sandbox.worker")
 
 # One SQS long poll. Short enough that stop() returns promptly, long enough not to spin.
 WAIT_SECONDS = 1

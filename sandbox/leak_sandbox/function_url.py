@@ -20,9 +20,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
-from leak_responder.sandbox.lambda_local import Handler, LocalContext
+from leak_sandbox.lambda_local import Handler, LocalContext
 
-log = logging.getLogger("leak_responder.sandbox.approval")
+log = logging.getLogger("leak_sandbox.approval")
 
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript")
 

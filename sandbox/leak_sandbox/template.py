@@ -11,6 +11,7 @@ This module is never imported by a Lambda handler; it needs PyYAML, which the la
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from leak_responder.errors import LeakResponderError
+from leak_responder.domain.errors import LeakResponderError
 
 # Every AWS pseudo parameter a template of ours refers to; callers supply the values.
 PSEUDO_PARAMETERS = (
@@ -72,6 +73,33 @@ def _construct_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) ->
 
 
 _CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+TEMPLATE_ENV = "LEAK_RESPONDER_TEMPLATE"
+
+
+def find_template(start: Path | None = None, env: Mapping[str, str] | None = None) -> Path:
+    """The template to run: ``$LEAK_RESPONDER_TEMPLATE``, else the nearest ``template.yaml`` in
+    ``start`` (the working directory) or a folder above it that also holds ``functions/``.
+
+    Not a path relative to this file: an installed package lives in site-packages, far from any
+    checkout.
+    """
+    env = os.environ if env is None else env
+    if env.get(TEMPLATE_ENV):
+        path = Path(env[TEMPLATE_ENV]).expanduser()
+        if not path.is_file():
+            raise TemplateError(f"{TEMPLATE_ENV} names no file: {path}")
+        return path
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "template.yaml"
+        if candidate.is_file() and (folder / "functions").is_dir():
+            return candidate
+    raise TemplateError(
+        f"no template.yaml (with functions/ beside it) in {here} or above it: run from the "
+        f"checkout, pass --template PATH, or set {TEMPLATE_ENV}"
+    )
 
 
 def load_template(path: str | Path) -> dict[str, Any]:

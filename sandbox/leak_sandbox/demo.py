@@ -237,8 +237,8 @@ class KeyRow:
 
 class Demo:
     def __init__(self, timeline: Timeline, recorder: ApiCallRecorder) -> None:
-        from leak_responder.sandbox.orchestrator import Sandbox
-        from leak_responder.slack_standin import stable_id
+        from leak_sandbox.orchestrator import Sandbox
+        from leak_sandbox.slack_standin import stable_id
 
         self.t = timeline
         self.recorder = recorder

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from leak_responder.sandbox.provisioner import LocalFunction, ProvisioningError
+from leak_sandbox.provisioner import LocalFunction, ProvisioningError
 
 Handler = Callable[[dict[str, Any], Any], Any]
 

@@ -23,18 +23,19 @@ from typing import Any
 
 import boto3
 
-from leak_responder.sandbox.function_url import FunctionUrlServer
-from leak_responder.sandbox.lambda_local import context_for, load_handler
-from leak_responder.sandbox.provisioner import (
+from leak_sandbox.function_url import FunctionUrlServer
+from leak_sandbox.lambda_local import context_for, load_handler
+from leak_sandbox.provisioner import (
     LocalFunction,
     Provisioned,
     ProvisioningError,
     provision,
 )
-from leak_responder.sandbox.worker import QueueWorker
-from leak_responder.slack_standin import SlackStandIn, channel_id_for, stable_id
+from leak_sandbox.slack_standin import SlackStandIn, channel_id_for, stable_id
+from leak_sandbox.template import find_template
+from leak_sandbox.worker import QueueWorker
 
-log = logging.getLogger("leak_responder.sandbox")
+log = logging.getLogger("leak_sandbox")
 
 REGION = "us-east-1"
 STACK_NAME = "leak-responder"
@@ -50,17 +51,12 @@ _FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "t
 _ENV_TO_CLEAR = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE")
 
 
-def default_template_path() -> Path:
-    """template.yaml at the root of the checkout this package is installed from."""
-    return Path(__file__).resolve().parents[3] / "template.yaml"
-
-
 def _install_moto_patches() -> None:
     # EventBridge matches a field inside arrays of objects against every element; moto 5.2
     # stops at arrays, so the Security Hub rule would never fire. See template.flatten_event.
     from moto.events.models import EventPattern
 
-    from leak_responder.template import flatten_event
+    from leak_sandbox.template import flatten_event
 
     setattr(EventPattern, "_flatten_dict", staticmethod(flatten_event))  # noqa: B010
 
@@ -69,7 +65,7 @@ def _install_moto_patches() -> None:
 class Sandbox:
     """The running system. Use as a context manager, or call start() and stop()."""
 
-    template_path: Path = field(default_factory=default_template_path)
+    template_path: Path = field(default_factory=find_template)
     region: str = REGION
     stack_name: str = STACK_NAME
     retry_delay: int = 1

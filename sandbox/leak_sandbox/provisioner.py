@@ -1,7 +1,7 @@
 """Create the resources template.yaml declares, on whatever endpoint a boto3 session points at.
 
 The template is the only list of resources: each one is created from its own properties, in
-dependency order, with intrinsic functions resolved by :mod:`leak_responder.template` against
+dependency order, with intrinsic functions resolved by :mod:`leak_sandbox.template` against
 the values the earlier resources returned. Every resource type the project uses is mapped here
 explicitly, property by property. A type or a property that is not mapped is a
 :class:`ProvisioningError` naming it, never a silent skip, so a template change either reaches
@@ -31,8 +31,8 @@ from typing import Any
 
 import boto3
 
-from leak_responder.errors import ConfigurationError
-from leak_responder.template import (
+from leak_responder.domain.errors import ConfigurationError
+from leak_sandbox.template import (
     PSEUDO_PARAMETERS,
     Resolver,
     TemplateError,

@@ -15,7 +15,7 @@ Control endpoints (not part of Slack):
 - ``POST /_reset``: forget calls, failures and messages.
 
 Tokens are required (as ``Authorization: Bearer ...`` or a ``token`` parameter) but never
-recorded. Run it with ``python -m leak_responder.slack_standin --ready-file PATH``.
+recorded. Run it with ``python -m leak_sandbox.slack_standin --ready-file PATH``.
 """
 
 from __future__ import annotations
