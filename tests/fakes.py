@@ -24,7 +24,7 @@ from leak_responder.domain.errors import (
 from leak_responder.domain.model import Incident, IncidentStatus, NotificationStatus
 from leak_responder.domain.ports import (
     AccessKeyInfo,
-    KeyOwner,
+    KeyUsage,
     NewAccessKey,
     NotificationReceipt,
     PrincipalRef,
@@ -135,12 +135,12 @@ class FakeKeyAdmin:
             raise KeyNotFoundError(key_id)
         user.keys[key_id].status = "Active"
 
-    def owner_of(self, key_id: str) -> KeyOwner:
+    def key_usage(self, key_id: str) -> KeyUsage:
         self._call("GetAccessKeyLastUsed", key_id)
         if key_id in self.root_keys:
-            return KeyOwner(user_name="root", last_used_at=None, is_root=True)
+            return KeyUsage(user_name="root", last_used_at=None, is_root=True)
         key = self._user_of(key_id).keys[key_id]
-        return KeyOwner(user_name=self._user_of(key_id).name, last_used_at=key.last_used_at)
+        return KeyUsage(user_name=self._user_of(key_id).name, last_used_at=key.last_used_at)
 
     def list_keys(self, user_name: str) -> list[AccessKeyInfo]:
         self._call("ListAccessKeys", user_name)

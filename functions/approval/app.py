@@ -5,17 +5,16 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from leak_responder.approval_http import ApprovalEndpoint, build_approval_endpoint
-from leak_responder.observability import logger
+from leak_responder.approval_endpoint import ApprovalEndpoint
+from leak_responder.observability import LambdaContext, log_step, logger
 from leak_responder.settings import Settings
+from leak_responder.wiring import build_approval
 
 
 @functools.lru_cache(maxsize=1)
 def endpoint_for(settings: Settings) -> ApprovalEndpoint:
     # Built on the first invocation, not at import, and reused while the settings are the same.
-    return build_approval_endpoint(settings)
+    return build_approval(settings, observe=log_step)
 
 
 @logger.inject_lambda_context(clear_state=True)

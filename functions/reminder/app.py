@@ -5,22 +5,16 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from leak_responder.domain.reminder import ReminderDeps, run_reminders
-from leak_responder.observability import logger, metrics
-from leak_responder.reminder_job import build_reminder
+from leak_responder.observability import LambdaContext, log_step, logger, metrics
 from leak_responder.settings import Settings
-
-
-def _observe(event: str, /, **fields: Any) -> None:
-    logger.info(event, extra=fields)
+from leak_responder.wiring import build_reminder
 
 
 @functools.lru_cache(maxsize=1)
 def reminder_for(settings: Settings) -> ReminderDeps:
     # Built on the first invocation, not at import, and reused while the settings are the same.
-    return build_reminder(settings, observe=_observe)
+    return build_reminder(settings, observe=log_step)
 
 
 @metrics.log_metrics

@@ -13,14 +13,22 @@ Failure policy, so that nothing is lost and nothing loops:
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from leak_responder.domain.containment import ContainmentDeps, Outcome, contain, expand
 from leak_responder.domain.errors import RejectedMessageError, TransientError
 from leak_responder.domain.model import IncidentStatus
+from leak_responder.domain.ports import DeadLetters
 from leak_responder.observability import logger, metrics
 from leak_responder.redact import redact_secrets
 from leak_responder.sources import normalise
@@ -28,10 +36,6 @@ from leak_responder.sources import normalise
 
 class NotificationPendingError(TransientError):
     """The key is contained but its notice is not delivered yet: retry the message."""
-
-
-class DeadLetters(Protocol):
-    def send(self, body: str, reason: str, message_id: str, receive_count: int) -> None: ...
 
 
 class Responder:
@@ -49,6 +53,22 @@ class Responder:
         # Scanner principals may write to this queue only; what comes from it is held to the
         # scanner schema (IAM decides who writes where, the source ARN says where it came from).
         self.scanner_queue_arn = scanner_queue_arn
+        # A batch whose every record failed is still a partial response, so the records are
+        # retried one by one rather than the whole invocation erroring.
+        self._processor = BatchProcessor(
+            event_type=EventType.SQS, raise_on_entire_batch_failure=False
+        )
+
+    def handle_batch(
+        self, event: dict[str, Any], context: LambdaContext | None = None
+    ) -> PartialItemFailureResponse:
+        """An SQS event in, the records to retry (``batchItemFailures``) out."""
+        return process_partial_response(
+            event=event,
+            record_handler=self.handle_record,
+            processor=self._processor,
+            context=context,
+        )
 
     def handle_record(self, record: SQSRecord) -> None:
         receive_count = int(record.attributes.approximate_receive_count or 1)

@@ -1,81 +1,111 @@
-"""Builds the adapters from Settings at the edge. Clients are created lazily, on first use."""
+"""The one place that builds each function's dependencies from Settings.
+
+Nothing here calls AWS or Slack: clients, secrets and the Slack notifier are built on first use,
+so a cold start spends nothing before the first record, and the responder's path to
+UpdateAccessKey loads neither Secrets Manager's client nor slack_sdk.
+"""
 
 from __future__ import annotations
 
-import functools
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from botocore.config import Config
 
 from leak_responder.adapters.aws.clients import ClientFactory
 from leak_responder.adapters.aws.cloudtrail import CloudTrailSessionLocator
 from leak_responder.adapters.aws.dlq import DeadLetterQueue
 from leak_responder.adapters.aws.incidents import DynamoIncidentStore
 from leak_responder.adapters.aws.secrets import SecretsManagerStore
+from leak_responder.adapters.aws.slack_secrets import read_slack_secret
 from leak_responder.adapters.aws.sts import StsAccounts
 from leak_responder.adapters.clock import UtcClock
-from leak_responder.adapters.pending import LazyNotifier, PendingNotifier
+from leak_responder.adapters.notifiers import DeferredSlackNotifier, NoSlackNotifier
+from leak_responder.domain.approval import ApprovalDeps, ApprovalPolicy
 from leak_responder.domain.containment import ContainmentDeps, Policy
 from leak_responder.domain.errors import ConfigurationError
-from leak_responder.domain.observe import Observer
-from leak_responder.domain.ports import Notifier
+from leak_responder.domain.ports import Notifier, Observer, ReminderNotifier, Secret, ignore
+from leak_responder.domain.reminder import ReminderDeps, ReminderPolicy
 from leak_responder.responder import Responder
 from leak_responder.settings import Settings
 
+if TYPE_CHECKING:
+    from leak_responder.approval_endpoint import ApprovalEndpoint
+
 __all__ = [
+    "APPROVAL_CLIENT_CONFIG",
     "ClientFactory",
-    "UtcClock",
+    "Lazy",
     "build_accounts",
+    "build_approval",
     "build_containment",
+    "build_reminder",
     "build_responder",
-    "slack_configured",
+    "notifier_for",
 ]
 
+# Slack waits 3 s for the approval endpoint: one quick retry for a dropped connection, no long
+# back-off.
+APPROVAL_CLIENT_CONFIG = Config(
+    connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 2}
+)
 
-def _slack_notifier(settings: Settings, accounts: StsAccounts) -> Notifier:
-    # Imported here so that slack_sdk loads only once a notice is due, after deactivation.
-    from leak_responder.adapters.slack.factory import build_slack_notifier
-
-    return build_slack_notifier(settings, accounts)
+T = TypeVar("T")
 
 
-def slack_configured(settings: Settings) -> bool:
-    return bool(settings.slack_bot_token_secret or settings.slack_api_url)
+class Lazy(Generic[T]):
+    """A value built on first use and kept. Attribute access goes to the value, so a ``Lazy``
+    boto3 client can be handed to an adapter in place of the client itself."""
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._value: T | None = None
+
+    def get(self) -> T:
+        if self._value is None:
+            self._value = self._build()
+        return self._value
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+
+def notifier_for(settings: Settings, accounts: StsAccounts) -> ReminderNotifier:
+    """Slack when a token secret or an API URL is configured; otherwise notices stay pending."""
+    if settings.slack_bot_token_secret or settings.slack_api_url:
+        return DeferredSlackNotifier(settings, accounts)
+    return NoSlackNotifier()
 
 
 def build_accounts(settings: Settings, factory: ClientFactory) -> StsAccounts:
-    home = settings.home_account_id or _caller_account(factory)
+    home = settings.home_account_id or str(factory("sts").get_caller_identity()["Account"])
     return StsAccounts(factory, home, settings.member_role_name)
 
 
 def build_containment(
     settings: Settings,
     accounts: StsAccounts,
-    observe: Observer | None = None,
+    observe: Observer = ignore,
     notifier: Notifier | None = None,
 ) -> ContainmentDeps:
     home = accounts.home_account_id
-    if notifier is None:
-        notifier = (
-            LazyNotifier(functools.partial(_slack_notifier, settings, accounts))
-            if slack_configured(settings)
-            else PendingNotifier()
-        )
-    extra: dict[str, Any] = {"observe": observe} if observe else {}
     return ContainmentDeps(
         accounts=accounts,
         sessions=CloudTrailSessionLocator(lambda account: accounts.client("cloudtrail", account)),
         secrets=SecretsManagerStore(
-            _Lazy(lambda: accounts.client("secretsmanager", home)),
+            Lazy(lambda: accounts.client("secretsmanager", home)),
             settings.secret_prefix,
             settings.secret_kms_key_id,
             settings.security_role_arn,
         ),
         incidents=DynamoIncidentStore(
-            _Lazy(lambda: accounts.client("dynamodb", home)), settings.incidents_table
+            Lazy(lambda: accounts.client("dynamodb", home)), settings.incidents_table
         ),
-        notifier=notifier,
+        notifier=notifier or notifier_for(settings, accounts),
         clock=UtcClock(),
         policy=Policy(settings.dry_run, settings.protected_principals),
-        **extra,
+        observe=observe,
     )
 
 
@@ -84,7 +114,7 @@ def build_responder(settings: Settings, factory: ClientFactory | None = None) ->
         raise ConfigurationError("DLQ_URL is not set")
     accounts = build_accounts(settings, factory or ClientFactory(region=settings.region))
     dlq = DeadLetterQueue(
-        _Lazy(lambda: accounts.client("sqs", accounts.home_account_id)), settings.dlq_url
+        Lazy(lambda: accounts.client("sqs", accounts.home_account_id)), settings.dlq_url
     )
     return Responder(
         build_containment(settings, accounts),
@@ -94,18 +124,48 @@ def build_responder(settings: Settings, factory: ClientFactory | None = None) ->
     )
 
 
-def _caller_account(factory: ClientFactory) -> str:
-    return str(factory("sts").get_caller_identity()["Account"])
+def build_reminder(
+    settings: Settings, factory: ClientFactory | None = None, observe: Observer = ignore
+) -> ReminderDeps:
+    accounts = build_accounts(settings, factory or ClientFactory(region=settings.region))
+    return ReminderDeps(
+        incidents=DynamoIncidentStore(
+            Lazy(lambda: accounts.client("dynamodb", accounts.home_account_id)),
+            settings.incidents_table,
+        ),
+        notifier=notifier_for(settings, accounts),
+        accounts=accounts,
+        clock=UtcClock(),
+        policy=ReminderPolicy.from_hours(
+            settings.reminder_after_hours, settings.escalate_after_hours
+        ),
+        observe=observe,
+    )
 
 
-class _Lazy:
-    """A client proxy that builds the client on first attribute access."""
+def build_approval(
+    settings: Settings, factory: ClientFactory | None = None, observe: Observer = ignore
+) -> ApprovalEndpoint:
+    """Every AWS client here has short timeouts and at most one retry (Slack's 3 s)."""
+    # Imported here: the endpoint needs slack_sdk, which the responder must not load before the
+    # key is Inactive, and the responder imports this module.
+    from leak_responder.approval_endpoint import ApprovalEndpoint, MessageUpdaters
 
-    def __init__(self, build: Any) -> None:
-        self._build = build
-        self._client: Any = None
+    make = factory or ClientFactory(region=settings.region, config=APPROVAL_CLIENT_CONFIG)
+    accounts = build_accounts(settings, make)
+    provider = Lazy(lambda: SecretsProvider(boto3_client=make("secretsmanager", None)))
 
-    def __getattr__(self, name: str) -> Any:
-        if self._client is None:
-            self._client = self._build()
-        return getattr(self._client, name)
+    def signing_secret() -> Secret:
+        return read_slack_secret(settings.slack_signing_secret_secret, provider=provider.get())
+
+    deps = ApprovalDeps(
+        incidents=DynamoIncidentStore(
+            Lazy(lambda: make("dynamodb", None)), settings.incidents_table
+        ),
+        accounts=accounts,
+        clock=UtcClock(),
+        policy=ApprovalPolicy(approvers=settings.approvers, team_id=settings.slack_team_id),
+        observe=observe,
+    )
+    updaters = MessageUpdaters(settings, accounts.home_account_id, provider.get)
+    return ApprovalEndpoint(deps, signing_secret, updaters.current)

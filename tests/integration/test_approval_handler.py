@@ -363,14 +363,14 @@ def test_a_click_while_another_holds_the_incident_is_503_and_changes_nothing(
 
     from leak_responder.adapters.aws.incidents import DynamoIncidentStore
     from leak_responder.domain.approval import APPROVAL_CLAIM, CLAIM_TTL
-    from leak_responder.domain.incidents import claim
+    from leak_responder.domain.incidents import take_lease
 
     # Given another click's claim on the incident, in DynamoDB (that click is still working)
     store = DynamoIncidentStore(stack.client("dynamodb"), stack.table)
     current = store.get(HOME, contained["key"])
     assert current is not None
     now = datetime.now(UTC)
-    assert claim(store, current, APPROVAL_CLAIM, now, CLAIM_TTL, lambda i: False).mine
+    assert take_lease(store, current, APPROVAL_CLAIM, now, CLAIM_TTL, lambda i: False).mine
     before = read_incident(stack, contained["key"])
     # When a Delete or a Reactivate arrives, it is told to wait and touches nothing
     response = click(approval, signing_secret, contained["incident"], clicker, action)

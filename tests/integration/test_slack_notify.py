@@ -12,7 +12,7 @@ import pytest
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 
 from leak_responder.adapters.slack.client import build_web_client
-from leak_responder.adapters.slack.factory import build_slack_notifier
+from leak_responder.adapters.notifiers import DeferredSlackNotifier
 from leak_responder.adapters.slack.notifier import SlackNotifier
 from leak_responder.domain.model import IncidentStatus, NotificationStatus, PrincipalType
 from leak_responder.domain.ports import Secret
@@ -232,7 +232,7 @@ def test_security_copy_failing_does_not_repeat_the_dm(standin: SlackStandIn, wor
 def test_factory_reads_token_lazily_and_stays_pending_without_one(world: World) -> None:
     # No token secret and no stand-in URL: Slack is unusable, and the notice stays pending.
     settings = Settings(incidents_table="t", slack_security_channel=SECURITY)
-    n = build_slack_notifier(settings, world.accounts)
+    n = DeferredSlackNotifier(settings, world.accounts)
     key = world.user("alice", {"slack-user-id": "U0ALICE001"})
     incident = world.contain(key, n)
     assert incident.notification_status == NotificationStatus.PENDING

@@ -23,7 +23,7 @@ from leak_responder.domain.approval import (
     iam_tag_value,
 )
 from leak_responder.domain.errors import ConflictError, LeakResponderError, TransientError
-from leak_responder.domain.incidents import claim
+from leak_responder.domain.incidents import take_lease
 from leak_responder.domain.model import Incident, IncidentStatus
 from tests.fakes import InMemoryIncidentStore
 from tests.slack_support import APPROVER, OWNER_SLACK, STRANGER, TEAM, World
@@ -150,7 +150,7 @@ def test_double_click_deletes_once_and_says_so(world: World, contained: Incident
 def hold_claim(store: InMemoryIncidentStore, incident: Incident, world: World) -> None:
     """Another click's approval claim, as it leaves it while it works (or after it crashed)."""
     current = store.get_by_id(incident.incident_id)
-    held = claim(store, current, APPROVAL_CLAIM, world.clock.now(), CLAIM_TTL, lambda i: False)
+    held = take_lease(store, current, APPROVAL_CLAIM, world.clock.now(), CLAIM_TTL, lambda i: False)
     assert held.mine
 
 

@@ -10,10 +10,10 @@ from leak_responder.adapters.slack.interactivity import (
     BadSignatureError,
     InvalidRequestError,
     parse_interaction,
-    raw_body,
     verify_signature,
 )
 from leak_responder.adapters.slack.messages import DELETE_ACTION_ID, REACTIVATE_ACTION_ID
+from leak_responder.approval_endpoint import read_request
 from leak_responder.domain.approval import Action
 from leak_responder.domain.ports import Secret
 from tests.slack_support import click_payload, form_body, random_signing_secret, sign
@@ -58,9 +58,10 @@ def test_bad_signatures_are_refused(secret: str, signature: str) -> None:
 def test_signature_is_over_the_raw_decoded_body(secret: str) -> None:
     body = form_body(click_payload(DELETE_ACTION_ID, "incident-0001", "U1"))
     encoded = base64.b64encode(body).decode()
-    event = {"body": encoded, "isBase64Encoded": True}
-    assert raw_body(event) == body
-    verify_signature(raw_body(event), headers(body, secret), Secret(secret), now=NOW)
+    event = {"body": encoded, "isBase64Encoded": True, "headers": headers(body, secret)}
+    raw, request_headers = read_request(event)
+    assert raw == body
+    verify_signature(raw, request_headers, Secret(secret), now=NOW)
     # Verifying the still-encoded body must fail: that is the classic mistake
     with pytest.raises(BadSignatureError):
         verify_signature(encoded.encode(), headers(body, secret), Secret(secret), now=NOW)
@@ -98,4 +99,24 @@ def test_garbage_is_an_invalid_request(body: bytes) -> None:
 
 def test_oversized_body_is_refused() -> None:
     with pytest.raises(InvalidRequestError):
-        raw_body({"body": "a" * 70_000})
+        read_request({"body": "a" * 70_000})
+
+
+def test_headers_are_found_whatever_their_case(secret: str) -> None:
+    body = form_body(click_payload(DELETE_ACTION_ID, "incident-0001", "U1"))
+    shouted = {k.upper(): v for k, v in headers(body, secret).items()}
+    _, request_headers = read_request({"body": body.decode(), "headers": shouted})
+    verify_signature(body, request_headers, Secret(secret), now=NOW)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"body": 42},
+        {"body": "***not base64***", "isBase64Encoded": True},
+        {"body": base64.b64encode(b"payload=\xff\xfe").decode(), "isBase64Encoded": True},
+    ],
+)
+def test_a_body_slack_never_sends_is_an_invalid_request(event: dict[str, object]) -> None:
+    with pytest.raises(InvalidRequestError):
+        read_request(event)

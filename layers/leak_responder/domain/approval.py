@@ -27,10 +27,9 @@ from leak_responder.domain.errors import (
     LeakResponderError,
     TransientError,
 )
-from leak_responder.domain.incidents import Claim, claim, holds, released, update_incident
+from leak_responder.domain.incidents import Lease, holds, released, take_lease, update_incident
 from leak_responder.domain.model import Incident, IncidentStatus, Step, iso, parse_iso
-from leak_responder.domain.observe import Observer, ignore
-from leak_responder.domain.ports import Accounts, Clock, IncidentStore, KeyAdmin
+from leak_responder.domain.ports import Accounts, Clock, IncidentStore, KeyAdmin, Observer, ignore
 
 # Incident ids are opaque and random; anything else in a button value is not ours.
 INCIDENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
@@ -212,7 +211,7 @@ class _Attempt(ABC):
         if self.incident.status == self.closed_status:
             return self._repeated(self.incident)
         self._check(self.incident)
-        held = self._claim()
+        held = self._take_lease()
         if isinstance(held, ApprovalResult):
             return held
         try:
@@ -229,7 +228,7 @@ class _Attempt(ABC):
         """Refuse, with a reason, when the incident is not awaiting this action."""
 
     @abstractmethod
-    def _act(self, held: Claim) -> ApprovalResult:
+    def _act(self, held: Lease) -> ApprovalResult:
         """Act on the key while holding the claim; close the incident through ``_close``."""
 
     @abstractmethod
@@ -241,9 +240,9 @@ class _Attempt(ABC):
         assert done is not None
         return done
 
-    def _claim(self) -> Claim | ApprovalResult:
+    def _take_lease(self) -> Lease | ApprovalResult:
         try:
-            held = claim(
+            held = take_lease(
                 self.deps.incidents,
                 self.incident,
                 APPROVAL_CLAIM,
@@ -273,7 +272,7 @@ class _Attempt(ABC):
         )
         raise ApprovalUnavailableError(IN_PROGRESS)
 
-    def _release(self, held: Claim, reason: str) -> None:
+    def _release(self, held: Lease, reason: str) -> None:
         def release(current: Incident) -> Incident | None:
             entry = _audit(self.now, self.click.user_id, self.refused_action, reason)
             return replace(_without_claim(current, held), audit=(*current.audit, entry))
@@ -286,7 +285,7 @@ class _Attempt(ABC):
                 "could not release approval claim", incident_id=self.click.incident_id
             )
 
-    def _close(self, held: Claim, audit_action: str, detail: str) -> Incident:
+    def _close(self, held: Lease, audit_action: str, detail: str) -> Incident:
         def close(current: Incident) -> Incident | None:
             if not self._may_close(current):
                 # Someone else closed it after our claim expired: only let go of the claim.
@@ -304,7 +303,7 @@ class _Attempt(ABC):
         return _save(self.deps, held.incident, close)
 
 
-def _without_claim(incident: Incident, held: Claim) -> Incident:
+def _without_claim(incident: Incident, held: Lease) -> Incident:
     """``incident`` with our approval claim released; another click's claim is left alone."""
     return released(incident, APPROVAL_CLAIM) if holds(incident, APPROVAL_CLAIM, held) else incident
 
@@ -325,7 +324,7 @@ class _Delete(_Attempt):
         # The key is gone whatever the record said meanwhile: the record must say so too.
         return current.status != IncidentStatus.DELETED
 
-    def _act(self, held: Claim) -> ApprovalResult:
+    def _act(self, held: Lease) -> ApprovalResult:
         incident = held.incident
         assert incident.user_name is not None
         admin = _admin(self.deps, incident)
@@ -353,7 +352,7 @@ class _Delete(_Attempt):
                     "the incident does not record when the key was "
                     "deactivated; delete it by hand after checking"
                 )
-            last_used = admin.owner_of(incident.key_id).last_used_at
+            last_used = admin.key_usage(incident.key_id).last_used_at
             if last_used is not None and last_used > deactivated:
                 self.deps.observe(
                     "old key used after deactivation", incident_id=incident.incident_id
@@ -396,12 +395,12 @@ class _Delete(_Attempt):
         if not incident.new_key_id:
             return None
         try:
-            return admin.owner_of(incident.new_key_id).last_used_at is not None
+            return admin.key_usage(incident.new_key_id).last_used_at is not None
         except KeyNotFoundError:
             return None
 
     def _done(
-        self, held: Claim, admin: KeyAdmin, replacement_used: bool | None, text: str, detail: str
+        self, held: Lease, admin: KeyAdmin, replacement_used: bool | None, text: str, detail: str
     ) -> ApprovalResult:
         self._untag(admin, held.incident)
         saved = self._close(held, "delete_old_key", detail)
@@ -422,7 +421,7 @@ class _Reactivate(_Attempt):
     def _may_close(self, current: Incident) -> bool:
         return current.status == IncidentStatus.CONTAINED
 
-    def _act(self, held: Claim) -> ApprovalResult:
+    def _act(self, held: Lease) -> ApprovalResult:
         incident = held.incident
         assert incident.user_name is not None
         admin = _admin(self.deps, incident)

@@ -30,9 +30,9 @@ from leak_responder.domain.errors import (
 )
 from leak_responder.domain.incidents import (
     MAX_WRITE_ATTEMPTS,
-    claim,
     deliver_notice,
     released,
+    take_lease,
     update_incident,
 )
 from leak_responder.domain.model import (
@@ -47,16 +47,17 @@ from leak_responder.domain.model import (
     iso,
     parse_iso,
 )
-from leak_responder.domain.observe import Observer, ignore
 from leak_responder.domain.ports import (
     Accounts,
     Clock,
     IncidentStore,
     KeyAdmin,
     Notifier,
+    Observer,
     PrincipalRef,
     SecretStore,
     SessionLocator,
+    ignore,
 )
 
 QUARANTINE_POLICY_PREFIX = "AWSCompromisedKeyQuarantine"
@@ -182,10 +183,10 @@ def _with_account(report: QuarantinedUser, account_id: str) -> QuarantinedUser:
 
 def contain(key: LeakedKey, deps: ContainmentDeps, *, received_at: datetime) -> Outcome:
     """Contain one leaked key, or resume its containment. Safe to call any number of times."""
-    return _Run(key, deps, received_at).run()
+    return _Containment(key, deps, received_at).run()
 
 
-class _Run:
+class _Containment:
     def __init__(self, key: LeakedKey, deps: ContainmentDeps, received_at: datetime) -> None:
         self.key = key
         self.deps = deps
@@ -240,7 +241,7 @@ class _Run:
                 self._observe("named user does not own key", user_name=key.user_name)
         if user_name is None:
             try:
-                owner = admin.owner_of(key.key_id)
+                owner = admin.key_usage(key.key_id)
             except (KeyNotFoundError, AccessDeniedError) as exc:
                 return self._unknown_key(account_id, type(exc).__name__)
             self._observe("located", user_name=owner.user_name)
@@ -350,7 +351,7 @@ class _Run:
         user = incident.user_name
         assert user is not None
         # Only the worker holding the claim creates a key; another one waits for redelivery.
-        held = claim(
+        held = take_lease(
             self.deps.incidents,
             incident,
             "replace",

@@ -51,13 +51,15 @@ def update_incident(
 
 
 @dataclass(frozen=True)
-class Claim:
+class Lease:
+    """The outcome of :func:`take_lease`: the freshest copy, and whether the work is ours."""
+
     incident: Incident
-    mine: bool  # this worker holds the claim and may do the work
-    stale_since: datetime | None = None  # an earlier holder's claim that expired (it crashed)
+    mine: bool  # this worker holds the lease and may do the work
+    stale_since: datetime | None = None  # an earlier holder's lease that expired (it crashed)
 
 
-def claim(
+def take_lease(
     store: IncidentStore,
     incident: Incident,
     name: str,
@@ -65,10 +67,11 @@ def claim(
     lease: timedelta,
     finished: Callable[[Incident], bool],
     mark: Callable[[Incident], Incident] | None = None,
-) -> Claim:
-    """Take the claim ``name`` with a conditional write, unless the work is ``finished`` or
-    another worker's claim is younger than ``lease``. ``mark`` changes the record in the same
-    write, so what the claim promises is recorded even if its holder dies."""
+) -> Lease:
+    """Take the lease ``name`` (kept in ``Incident.claims``) with a conditional write, unless the
+    work is ``finished`` or another worker's lease is younger than ``lease``. ``mark`` changes
+    the record in the same write, so what the lease promises is recorded even if its holder
+    dies."""
     token = secrets.token_urlsafe(9)
     stale: list[datetime] = []
 
@@ -86,14 +89,14 @@ def claim(
 
     updated = update_incident(store, incident, take)
     mine = updated.claims.get(name, "").startswith(f"{token}|")
-    return Claim(updated, mine, stale[0] if mine and stale else None)
+    return Lease(updated, mine, stale[0] if mine and stale else None)
 
 
 def released(incident: Incident, name: str) -> Incident:
     return replace(incident, claims={k: v for k, v in incident.claims.items() if k != name})
 
 
-def holds(incident: Incident, name: str, held: Claim) -> bool:
+def holds(incident: Incident, name: str, held: Lease) -> bool:
     """Whether ``incident`` still carries the claim taken as ``held``."""
     return incident.claims.get(name) == held.incident.claims.get(name)
 
@@ -109,10 +112,10 @@ class Delivery:
 def deliver_notice(
     incident: Incident, store: IncidentStore, notifier: Notifier, now: datetime
 ) -> Delivery:
-    """Claim the notice with a conditional write, send it, record the outcome."""
+    """Lease the notice with a conditional write, send it, record the outcome."""
     # Pending and counted from the claim on: if this sender dies mid-send, the reminder still
     # sees a pending notice, and attempts that kill the process still count toward the cap.
-    held = claim(
+    held = take_lease(
         store,
         incident,
         "notify",

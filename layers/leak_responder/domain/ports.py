@@ -1,4 +1,8 @@
-"""Ports: what the domain needs from the outside world. Adapters implement them."""
+"""Ports: what the domain needs from the outside world. Adapters implement them.
+
+Every port of the project is here, so one file says what the domain asks of AWS, Slack and
+the clock, and what an edge must supply.
+"""
 
 from __future__ import annotations
 
@@ -45,8 +49,11 @@ class NewAccessKey:
 
 
 @dataclass(frozen=True)
-class KeyOwner:
-    """What ``GetAccessKeyLastUsed`` says about a key."""
+class KeyUsage:
+    """What ``GetAccessKeyLastUsed`` says about a key: who owns it, and when it was last used.
+
+    Containment asks it who owns a key an event did not name; approval asks it whether the
+    replacement has been used yet."""
 
     user_name: str
     last_used_at: datetime | None
@@ -81,7 +88,10 @@ class KeyAdmin(Protocol):
 
     def deactivate(self, user_name: str, key_id: str) -> None: ...
     def activate(self, user_name: str, key_id: str) -> None: ...
-    def owner_of(self, key_id: str) -> KeyOwner: ...
+    def key_usage(self, key_id: str) -> KeyUsage:
+        """GetAccessKeyLastUsed; raises KeyNotFoundError for a key of no user here."""
+        ...
+
     def list_keys(self, user_name: str) -> list[AccessKeyInfo]: ...
     def create_key(self, user_name: str) -> NewAccessKey: ...
     def delete_key(self, user_name: str, key_id: str) -> None: ...
@@ -145,6 +155,36 @@ class Notifier(Protocol):
         """Deliver the notice. None means "recorded as pending" (no channel configured);
         NotificationError means "try again later". Never undoes containment."""
         ...
+
+
+class ReminderNotifier(Notifier, Protocol):
+    """The reminder's sender: the first notice, then nudges and escalations."""
+
+    def remind(self, incident: Incident, waited_hours: float) -> None: ...
+    def escalate(self, incident: Incident, waited_hours: float) -> str | None:
+        """Returns the ts of a new security-channel copy, if it had to post one."""
+        ...
+
+
+class DeadLetters(Protocol):
+    """Where a message that will never succeed goes, with the reason it failed."""
+
+    def send(self, body: str, reason: str, message_id: str, receive_count: int) -> None: ...
+
+
+class Observer(Protocol):
+    """How workflows report their steps: ``observe("deactivated", key_id=..., user_name=...)``.
+
+    The domain never logs; the edge passes an observer that logs (Lambda), prints (the CLI) or
+    records (tests).
+    """
+
+    def __call__(self, event: str, /, **fields: Any) -> None: ...
+
+
+def ignore(event: str, /, **fields: Any) -> None:
+    """The observer for callers that want no report."""
+    return
 
 
 class Clock(Protocol):

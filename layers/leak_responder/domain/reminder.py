@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from leak_responder.domain.errors import (
     AccessDeniedError,
@@ -34,16 +34,14 @@ from leak_responder.domain.model import (
     iso,
     parse_iso,
 )
-from leak_responder.domain.observe import Observer, ignore
-from leak_responder.domain.ports import Accounts, Clock, IncidentStore, NotificationReceipt
-
-
-class ReminderNotifier(Protocol):
-    def notify(self, incident: Incident) -> NotificationReceipt | None: ...
-    def remind(self, incident: Incident, waited_hours: float) -> None: ...
-    def escalate(self, incident: Incident, waited_hours: float) -> str | None:
-        """Returns the ts of a new security-channel copy, if it had to post one."""
-        ...
+from leak_responder.domain.ports import (
+    Accounts,
+    Clock,
+    IncidentStore,
+    Observer,
+    ReminderNotifier,
+    ignore,
+)
 
 
 @dataclass(frozen=True)
@@ -94,7 +92,7 @@ def run_reminders(deps: ReminderDeps) -> ReminderReport:
     report = ReminderReport()
     for incident in deps.incidents.awaiting_action():
         try:
-            _one(incident, deps, report)
+            _follow_up(incident, deps, report)
         except LeakResponderError as exc:
             # One bad incident must not starve the others; the next run tries again.
             deps.observe(
@@ -104,7 +102,7 @@ def run_reminders(deps: ReminderDeps) -> ReminderReport:
     return report
 
 
-def _one(incident: Incident, deps: ReminderDeps, report: ReminderReport) -> None:
+def _follow_up(incident: Incident, deps: ReminderDeps, report: ReminderReport) -> None:
     if incident.notification_status == NotificationStatus.PENDING and not incident.done(
         Step.NOTIFIED
     ):
@@ -159,7 +157,7 @@ def _deleted_elsewhere(incident: Incident, deps: ReminderDeps, report: ReminderR
     return True
 
 
-def _claim(deps: ReminderDeps, incident: Incident, **changes: Any) -> Incident | None:
+def _save_if_unchanged(deps: ReminderDeps, incident: Incident, **changes: Any) -> Incident | None:
     """Write ``changes`` only if nobody wrote since we read; None if we lost the race."""
     try:
         return deps.incidents.save(replace(incident, **changes))
@@ -192,7 +190,7 @@ def _remind(
     incident: Incident, deps: ReminderDeps, report: ReminderReport, now: datetime, hours: float
 ) -> None:
     previous = incident.reminded_at
-    claimed = _claim(deps, incident, reminded_at=iso(now))
+    claimed = _save_if_unchanged(deps, incident, reminded_at=iso(now))
     if claimed is None:
         report.skipped.append(incident.incident_id)
         return
@@ -209,7 +207,7 @@ def _remind(
 def _escalate(
     incident: Incident, deps: ReminderDeps, report: ReminderReport, now: datetime, hours: float
 ) -> Incident:
-    claimed = _claim(deps, incident, escalated_at=iso(now))
+    claimed = _save_if_unchanged(deps, incident, escalated_at=iso(now))
     if claimed is None:
         report.skipped.append(incident.incident_id)
         # Someone else moved it; re-read so the reminder below works on the current version.

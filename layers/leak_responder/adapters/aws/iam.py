@@ -14,7 +14,7 @@ from leak_responder.domain.errors import KeyLimitError
 from leak_responder.domain.model import iso
 from leak_responder.domain.ports import (
     AccessKeyInfo,
-    KeyOwner,
+    KeyUsage,
     NewAccessKey,
     PrincipalRef,
     Secret,
@@ -96,12 +96,12 @@ class IamKeyAdmin:
         with translated("iam:UpdateAccessKey"):
             self._iam.update_access_key(UserName=user_name, AccessKeyId=key_id, Status="Active")
 
-    def owner_of(self, key_id: str) -> KeyOwner:
+    def key_usage(self, key_id: str) -> KeyUsage:
         with translated("iam:GetAccessKeyLastUsed"):
             response = self._iam.get_access_key_last_used(AccessKeyId=key_id)
         user = str(response.get("UserName", ""))
         last_used = response.get("AccessKeyLastUsed", {}).get("LastUsedDate")
-        return KeyOwner(user_name=user, last_used_at=last_used, is_root=user in ROOT_USER_NAMES)
+        return KeyUsage(user_name=user, last_used_at=last_used, is_root=user in ROOT_USER_NAMES)
 
     def list_keys(self, user_name: str) -> list[AccessKeyInfo]:
         with translated("iam:ListAccessKeys"):

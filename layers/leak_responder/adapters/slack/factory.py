@@ -1,4 +1,5 @@
-"""Builds the Slack adapters from Settings. Imported lazily by the responder, at notify time."""
+"""Builds the Slack adapters from Settings. Imports slack_sdk: the responder and the reminder reach
+it through ``adapters.notifiers.DeferredSlackNotifier``, when a notice is due."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ from leak_responder.adapters.slack.client import build_web_client
 from leak_responder.adapters.slack.messages import MessageContext
 from leak_responder.adapters.slack.notifier import SlackNotifier
 from leak_responder.adapters.slack.updater import SlackMessageUpdater
-from leak_responder.domain.errors import ConfigurationError, NotificationError, TransientError
-from leak_responder.domain.model import Incident
-from leak_responder.domain.ports import Accounts, NotificationReceipt, Secret
+from leak_responder.domain.errors import ConfigurationError
+from leak_responder.domain.ports import Accounts, Secret
 from leak_responder.settings import Settings
 
 if TYPE_CHECKING:
@@ -34,67 +34,35 @@ def bot_token(settings: Settings, provider: SecretsProvider | None = None) -> Se
     return token
 
 
-class DeferredSlackNotifier:
-    """The Notifier handed to the responder: reads the token on first notice, not at build time,
-    and turns a missing or unreadable token into NotificationError (the notice stays pending)."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        accounts: Accounts,
-        *,
-        provider: SecretsProvider | None = None,
-        interval: RetryIntervalCalculator | None = None,
-    ) -> None:
-        self._settings = settings
-        self._accounts = accounts
-        self._provider = provider
-        self._interval = interval
-        self._notifier: SlackNotifier | None = None
-
-    def _real(self) -> SlackNotifier:
-        if self._notifier is None:
-            try:
-                token = bot_token(self._settings, self._provider)
-            except (ConfigurationError, TransientError) as exc:
-                raise NotificationError(f"Slack is not usable yet: {exc}") from exc
-            s = self._settings
-            client = build_web_client(
-                token, base_url=s.slack_api_url, background=True, interval=self._interval
-            )
-            self._notifier = SlackNotifier(
-                client,
-                self._accounts,
-                security_channel=s.slack_security_channel,
-                ctx=MessageContext(
-                    home_account_id=self._accounts.home_account_id,
-                    console_url=s.console_url,
-                    owner_tag_names=(s.owner_slack_tag, s.owner_email_tag),
-                ),
-                owner_slack_tag=s.owner_slack_tag,
-                owner_email_tag=s.owner_email_tag,
-            )
-        return self._notifier
-
-    def notify(self, incident: Incident) -> NotificationReceipt | None:
-        return self._real().notify(incident)
-
-    def remind(self, incident: Incident, waited_hours: float) -> None:
-        self._real().remind(incident, waited_hours)
-
-    def escalate(self, incident: Incident, waited_hours: float) -> str | None:
-        return self._real().escalate(incident, waited_hours)
-
-
 def build_slack_notifier(
     settings: Settings,
     accounts: Accounts,
     *,
     provider: SecretsProvider | None = None,
     interval: RetryIntervalCalculator | None = None,
-) -> DeferredSlackNotifier:
-    """The Notifier (and reminder sender) for the responder and the reminder function."""
-    return DeferredSlackNotifier(settings, accounts, provider=provider, interval=interval)
+) -> SlackNotifier:
+    """The Notifier (and reminder sender) of the responder and the reminder function. Reads the
+    bot token now: call it when a notice is due (``adapters.notifiers.DeferredSlackNotifier``)."""
+    token = bot_token(settings, provider)
+    client = build_web_client(
+        token, base_url=settings.slack_api_url, background=True, interval=interval
+    )
+    return SlackNotifier(
+        client,
+        accounts,
+        security_channel=settings.slack_security_channel,
+        ctx=_message_context(settings, accounts.home_account_id),
+        owner_slack_tag=settings.owner_slack_tag,
+        owner_email_tag=settings.owner_email_tag,
+    )
+
+
+def _message_context(settings: Settings, home_account_id: str) -> MessageContext:
+    return MessageContext(
+        home_account_id=home_account_id,
+        console_url=settings.console_url,
+        owner_tag_names=(settings.owner_slack_tag, settings.owner_email_tag),
+    )
 
 
 def build_message_updater(
@@ -105,10 +73,6 @@ def build_message_updater(
     return SlackMessageUpdater(
         client,
         security_channel=settings.slack_security_channel,
-        ctx=MessageContext(
-            home_account_id=home_account_id,
-            console_url=settings.console_url,
-            owner_tag_names=(settings.owner_slack_tag, settings.owner_email_tag),
-        ),
+        ctx=_message_context(settings, home_account_id),
         api_base_url=settings.slack_api_url,
     )

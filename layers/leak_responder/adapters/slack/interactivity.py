@@ -7,8 +7,6 @@ button's value is only ever used as an incident id to look up.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 import time
@@ -55,37 +53,12 @@ class _FixedClock(Clock):
         return self._now
 
 
-def raw_body(event: Mapping[str, Any]) -> bytes:
-    """The request body as Slack sent it (Function URLs base64-encode form posts)."""
-    body = event.get("body") or ""
-    if not isinstance(body, str):
-        raise InvalidRequestError("request body is not text")
-    if event.get("isBase64Encoded"):
-        try:
-            data = base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise InvalidRequestError("request body is not valid base64") from exc
-    else:
-        data = body.encode("utf-8")
-    if len(data) > MAX_BODY_BYTES:
-        raise InvalidRequestError("request body is too large")
-    return data
-
-
-def headers_of(event: Mapping[str, Any]) -> dict[str, str]:
-    headers = event.get("headers") or {}
-    if not isinstance(headers, Mapping):
-        return {}
-    # Function URLs lower-case header names already; other front ends may not.
-    return {str(k).lower(): str(v) for k, v in headers.items()}
-
-
 def verify_signature(
     body: bytes, headers: Mapping[str, str], signing_secret: Secret, *, now: float | None = None
 ) -> None:
     """Raise BadSignatureError unless Slack signed ``body`` within the last five minutes."""
-    timestamp = headers.get("x-slack-request-timestamp", "")
-    signature = headers.get("x-slack-signature", "")
+    timestamp = str(headers.get("x-slack-request-timestamp", ""))
+    signature = str(headers.get("x-slack-signature", ""))
     # SignatureVerifier would crash on a non-numeric timestamp; a forged header is a 401.
     if not _TIMESTAMP.match(timestamp) or not _SIGNATURE.match(signature):
         raise BadSignatureError("missing or malformed signature headers")

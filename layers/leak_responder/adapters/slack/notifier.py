@@ -35,8 +35,7 @@ from leak_responder.domain.errors import (
     TransientError,
 )
 from leak_responder.domain.model import Incident, IncidentStatus, PrincipalType
-from leak_responder.domain.observe import Observer
-from leak_responder.domain.ports import Accounts, NotificationReceipt
+from leak_responder.domain.ports import Accounts, NotificationReceipt, Observer
 
 logger = logging.getLogger(__name__)
 

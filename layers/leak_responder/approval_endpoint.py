@@ -1,39 +1,33 @@
 """The approval endpoint behind the Function URL: verify, parse, act, update the message.
 
-Slack waits 3 seconds for an answer, so every AWS client here has short timeouts and at most one
-retry, and the Slack client has none: a failed message update is logged, not retried, because
-the click has already taken effect and the next click (or the reminder) repairs the message.
+Powertools' ``LambdaFunctionUrlEvent`` reads the request (base64 body decoded, headers looked up
+without regard to case). The failed message update is logged, not retried, because the click has
+already taken effect and the next click (or the reminder) repairs the message.
 """
 
 from __future__ import annotations
 
+import binascii
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from aws_lambda_powertools.utilities.data_classes import LambdaFunctionUrlEvent
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
-from botocore.config import Config
 
-from leak_responder.adapters.aws.clients import ClientFactory
-from leak_responder.adapters.aws.incidents import DynamoIncidentStore
-from leak_responder.adapters.aws.slack_secrets import read_slack_secret
-from leak_responder.adapters.aws.sts import StsAccounts
-from leak_responder.adapters.clock import UtcClock
 from leak_responder.adapters.slack.factory import bot_token, build_message_updater
 from leak_responder.adapters.slack.interactivity import (
+    MAX_BODY_BYTES,
     BadSignatureError,
     Interaction,
     InvalidRequestError,
-    headers_of,
     http_response,
     parse_interaction,
-    raw_body,
     verify_signature,
 )
 from leak_responder.adapters.slack.updater import SlackMessageUpdater
 from leak_responder.domain.approval import (
     ApprovalDeps,
-    ApprovalPolicy,
     ApprovalRefusedError,
     ApprovalResult,
     ApprovalUnavailableError,
@@ -46,11 +40,6 @@ from leak_responder.domain.ports import Secret
 from leak_responder.observability import logger
 from leak_responder.settings import Settings
 
-# Inside Slack's 3 s: one quick retry for a dropped connection, no long back-off.
-APPROVAL_CLIENT_CONFIG = Config(
-    connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 2}
-)
-
 _STATUS_FOR: tuple[tuple[type[ApprovalError], int], ...] = (
     (UnauthorisedClickError, 403),
     (UnknownIncidentError, 404),
@@ -59,16 +48,51 @@ _STATUS_FOR: tuple[tuple[type[ApprovalError], int], ...] = (
 )
 
 
+def read_request(event: Mapping[str, Any]) -> tuple[bytes, Mapping[str, str]]:
+    """The body exactly as Slack sent it, and the headers; InvalidRequestError for a body that
+    no Slack request has (not text, not base64, not UTF-8, too large)."""
+    if not isinstance(event.get("body"), str | None):
+        raise InvalidRequestError("request body is not text")
+    request = LambdaFunctionUrlEvent(dict(event))
+    try:
+        body = (request.decoded_body or "").encode()
+    except (binascii.Error, ValueError) as exc:
+        # UnicodeDecodeError is a ValueError: Slack's form posts are always UTF-8.
+        raise InvalidRequestError("request body is not valid base64 or UTF-8") from exc
+    if len(body) > MAX_BODY_BYTES:
+        raise InvalidRequestError("request body is too large")
+    headers = request.headers if isinstance(event.get("headers"), Mapping) else {}
+    return body, headers
+
+
+class MessageUpdaters:
+    """The approval path's Slack updater, rebuilt only when the bot token changes (Powertools
+    caches the secret for a few minutes, so a rotated token is picked up without a redeploy)."""
+
+    def __init__(
+        self, settings: Settings, home_account_id: str, provider: Callable[[], SecretsProvider]
+    ) -> None:
+        self._settings = settings
+        self._home = home_account_id
+        self._provider = provider
+        self._updater: SlackMessageUpdater | None = None
+
+    def current(self) -> SlackMessageUpdater:
+        token = bot_token(self._settings, self._provider())
+        if self._updater is None or self._updater.client.token != token.reveal():
+            self._updater = build_message_updater(self._settings, token, home_account_id=self._home)
+        return self._updater
+
+
 @dataclass
 class ApprovalEndpoint:
-    settings: Settings
     deps: ApprovalDeps
     signing_secret: Callable[[], Secret]
     updater: Callable[[], SlackMessageUpdater]
 
     def handle(self, event: Mapping[str, Any]) -> dict[str, Any]:
         try:
-            body = raw_body(event)
+            body, headers = read_request(event)
         except InvalidRequestError as exc:
             return http_response(400, {"error": str(exc)})
         try:
@@ -80,7 +104,7 @@ class ApprovalEndpoint:
                 503 if isinstance(exc, TransientError) else 500, {"error": "unavailable"}
             )
         try:
-            verify_signature(body, headers_of(event), secret)
+            verify_signature(body, headers, secret)
         except BadSignatureError as exc:
             logger.warning("request refused", extra={"reason": str(exc)})
             return http_response(401, {"error": "invalid signature"})
@@ -148,58 +172,3 @@ class ApprovalEndpoint:
             self.updater().tell_clicker(interaction.response_url, text)
         except (ConfigurationError, TransientError) as exc:
             logger.error("cannot answer the clicker", extra={"error": type(exc).__name__})
-
-
-def build_approval_endpoint(
-    settings: Settings, factory: Callable[[str, dict[str, str] | None], Any] | None = None
-) -> ApprovalEndpoint:
-    """Wire the endpoint. Nothing here calls AWS; clients and secrets load on first use."""
-    make = factory or ClientFactory(region=settings.region, config=APPROVAL_CLIENT_CONFIG)
-    home = settings.home_account_id or str(make("sts", None).get_caller_identity()["Account"])
-    accounts = StsAccounts(make, home, settings.member_role_name)
-    provider_cache: dict[str, SecretsProvider] = {}
-    updater_cache: dict[str, SlackMessageUpdater] = {}
-
-    def provider() -> SecretsProvider:
-        if "p" not in provider_cache:
-            provider_cache["p"] = SecretsProvider(boto3_client=make("secretsmanager", None))
-        return provider_cache["p"]
-
-    def signing_secret() -> Secret:
-        return read_slack_secret(settings.slack_signing_secret_secret, provider=provider())
-
-    def updater() -> SlackMessageUpdater:
-        # The token is cached by Powertools (max_age); the client is rebuilt only if it changed.
-        token = bot_token(settings, provider())
-        cached = updater_cache.get("u")
-        if cached is None or cached.client.token != token.reveal():
-            updater_cache["u"] = build_message_updater(settings, token, home_account_id=home)
-        return updater_cache["u"]
-
-    deps = ApprovalDeps(
-        incidents=DynamoIncidentStore(
-            _Lazy(lambda: make("dynamodb", None)), settings.incidents_table
-        ),
-        accounts=accounts,
-        clock=UtcClock(),
-        policy=ApprovalPolicy(approvers=settings.approvers, team_id=settings.slack_team_id),
-        observe=_log,
-    )
-    return ApprovalEndpoint(settings, deps, signing_secret, updater)
-
-
-def _log(event: str, /, **fields: Any) -> None:
-    logger.info(event, extra=fields)
-
-
-class _Lazy:
-    """A client proxy that builds the client on first attribute access."""
-
-    def __init__(self, build: Callable[[], Any]) -> None:
-        self._build = build
-        self._client: Any = None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._client is None:
-            self._client = self._build()
-        return getattr(self._client, name)
