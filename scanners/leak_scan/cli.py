@@ -15,21 +15,13 @@ from leak_scan import __version__
 from leak_scan.baseline import BASELINE_NAME, Baseline, scan_with_detect_secrets
 from leak_scan.detector import AwsKeyDetector, hits_to_findings
 from leak_scan.errors import LeakScanError
-from leak_scan.model import Finding
+from leak_scan.files import DEFAULT_MAX_FILE_SIZE, PathScanner, looks_binary
+from leak_scan.git import origin_url, read_blobs, repo_root, staged_files
+from leak_scan.history import count_commits, scan_history
+from leak_scan.model import Finding, ScanStats
 from leak_scan.output import RENDERERS, sort_key
+from leak_scan.progress import Progress
 from leak_scan.report import QueueReporter, build_messages
-from leak_scan.sources import (
-    DEFAULT_MAX_FILE_SIZE,
-    PathScanner,
-    Progress,
-    ScanStats,
-    count_commits,
-    origin_url,
-    read_blobs,
-    repo_root,
-    scan_history,
-    staged_files,
-)
 from leak_scan.verify import verify_findings
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -39,7 +31,7 @@ _ERROR_MAX_CHARS = 500
 _SIZE = re.compile(r"^(\d+)([kKmMgG]?)[bB]?$")
 
 
-def _size(value: str) -> int:
+def _parse_size(value: str) -> int:
     m = _SIZE.match(value.strip())
     if not m:
         raise argparse.ArgumentTypeError(f"not a size: {value!r} (e.g. 500000, 10M, 1G)")
@@ -85,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--max-file-size",
-        type=_size,
+        type=_parse_size,
         default=DEFAULT_MAX_FILE_SIZE,
         metavar="SIZE",
         help="skip files larger than this (default 50M; 0 = no limit)",
@@ -145,7 +137,7 @@ def _scan_staged(
         if args.max_file_size and len(data) > args.max_file_size:
             stats.skipped_large += 1
             continue
-        if not args.scan_binary and data.find(b"\0", 0, 8000) != -1:
+        if not args.scan_binary and looks_binary(data):
             stats.skipped_binary += 1
             continue
         for staged in files:

@@ -53,3 +53,16 @@ class Finding:
             path=self.path if path is None else path,
             commit=self.commit if commit is None else commit,
         )
+
+
+@dataclass
+class ScanStats:
+    """What a scan read and what it left out, counted as it goes; shared by every scan mode."""
+
+    files: int = 0
+    bytes: int = 0
+    skipped_binary: int = 0
+    skipped_large: int = 0
+    skipped_unreadable: int = 0
+    commits: int = 0
+    skipped_paths: list[str] = field(default_factory=list)

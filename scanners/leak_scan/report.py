@@ -48,7 +48,7 @@ def _utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _best(findings: Sequence[Finding]) -> Finding:
+def _location_to_report(findings: Sequence[Finding]) -> Finding:
     """The location to report for a key: one with its secret, else the first in file order."""
     return sorted(findings, key=lambda f: (not f.secret_present, f.path, f.line, f.commit or ""))[0]
 
@@ -70,7 +70,7 @@ def build_messages(
     messages = []
     for key_id in sorted(by_key):
         group = by_key[key_id]
-        best = _best(group)
+        best = _location_to_report(group)
         url = url_for(best) if url_for else None
         messages.append(
             {

@@ -32,13 +32,14 @@ def verify_findings(
         if f.key_id and f.secret:
             pair = (f.key_id, f.secret)
             if pair not in cache:
-                cache[pair] = _check(make_sts(f.key_id, f.secret))
+                cache[pair] = _key_is_active(make_sts(f.key_id, f.secret))
             verified = cache[pair]
         out.append(_without_secret(f, verified))
     return out
 
 
-def _check(sts: StsClient) -> bool | None:
+def _key_is_active(sts: StsClient) -> bool | None:
+    """None when the call failed for another reason (network, throttling): not known."""
     try:
         sts.get_caller_identity()
     except Exception as exc:

@@ -215,7 +215,7 @@ def test_history_chunking_keeps_lines_and_commits(
     git_repo: Callable[..., str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from leak_scan.detector import AwsKeyDetector
-    from leak_scan.sources import scan_history
+    from leak_scan.history import scan_history
 
     repo: Path = git_repo.path  # type: ignore[attr-defined]
     expected = {}
@@ -285,7 +285,7 @@ def test_verify_is_opt_in_and_never_leaks_the_secret(
 
 
 def test_progress_bar_only_on_a_tty() -> None:
-    from leak_scan.sources import Progress
+    from leak_scan.progress import Progress
 
     stream = io.StringIO()
     bar = Progress(stream, 10, enabled=False)
