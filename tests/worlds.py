@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from leak_responder.domain.containment import ContainmentDeps, Outcome, Policy, contain
+from leak_responder.domain.containment import ContainmentDeps, Outcome, contain
 from leak_responder.domain.model import Evidence, LeakedKey, Source
+from leak_responder.domain.protection import Policy
 from tests.fakes import (
     FakeAccounts,
     FakeKeyAdmin,

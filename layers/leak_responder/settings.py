@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import yaml
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 

@@ -23,9 +23,10 @@ from leak_responder.adapters.aws.sts import StsAccounts
 from leak_responder.adapters.clock import UtcClock
 from leak_responder.adapters.notifiers import DeferredSlackNotifier, NoSlackNotifier
 from leak_responder.domain.approval import ApprovalDeps, ApprovalPolicy
-from leak_responder.domain.containment import ContainmentDeps, Policy
+from leak_responder.domain.containment import ContainmentDeps
 from leak_responder.domain.errors import ConfigurationError
 from leak_responder.domain.ports import Notifier, Observer, ReminderNotifier, Secret, ignore
+from leak_responder.domain.protection import Policy
 from leak_responder.domain.reminder import ReminderDeps, ReminderPolicy
 from leak_responder.responder import Responder
 from leak_responder.settings import Settings

@@ -11,8 +11,8 @@ import boto3
 import pytest
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 
-from leak_responder.adapters.slack.client import build_web_client
 from leak_responder.adapters.notifiers import DeferredSlackNotifier
+from leak_responder.adapters.slack.client import build_web_client
 from leak_responder.adapters.slack.notifier import SlackNotifier
 from leak_responder.domain.model import IncidentStatus, NotificationStatus, PrincipalType
 from leak_responder.domain.ports import Secret

@@ -20,11 +20,11 @@ from leak_responder.domain.approval import (
     UnauthorisedClickError,
     UnknownIncidentError,
     handle_click,
-    iam_tag_value,
 )
 from leak_responder.domain.errors import ConflictError, LeakResponderError, TransientError
 from leak_responder.domain.incidents import take_lease
 from leak_responder.domain.model import Incident, IncidentStatus
+from leak_responder.domain.tags import iam_tag_value
 from tests.fakes import InMemoryIncidentStore
 from tests.slack_support import APPROVER, OWNER_SLACK, STRANGER, TEAM, World
 

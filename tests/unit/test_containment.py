@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from leak_responder.domain.containment import Policy, expand
+from leak_responder.domain.containment import expand
 from leak_responder.domain.errors import (
     AccessDeniedError,
     LeakResponderError,
@@ -28,6 +28,7 @@ from leak_responder.domain.model import (
     iso,
 )
 from leak_responder.domain.ports import PrincipalRef
+from leak_responder.domain.protection import Policy
 from tests.fakes import InMemoryIncidentStore, fake_key_id
 from tests.worlds import HOME, MEMBER, World, leaked
 

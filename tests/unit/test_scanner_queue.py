@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from leak_responder.domain.containment import ContainmentDeps, Policy
+from leak_responder.domain.containment import ContainmentDeps
 from leak_responder.domain.errors import RejectedMessageError
 from leak_responder.domain.model import LeakedKey, Source
+from leak_responder.domain.protection import Policy
 from leak_responder.responder import Responder
 from leak_responder.sources import SCANNER_ONLY_REASON, normalise
 from tests.fakes import (

@@ -30,6 +30,7 @@ from leak_responder.domain.errors import (
 from leak_responder.domain.incidents import Lease, holds, released, take_lease, update_incident
 from leak_responder.domain.model import Incident, IncidentStatus, Step, iso, parse_iso
 from leak_responder.domain.ports import Accounts, Clock, IncidentStore, KeyAdmin, Observer, ignore
+from leak_responder.domain.tags import reactivated_tag
 
 # Incident ids are opaque and random; anything else in a button value is not ours.
 INCIDENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
@@ -42,11 +43,6 @@ CLAIM_TTL = timedelta(seconds=60)
 IN_PROGRESS = "another action is in progress on this incident; try again in a minute"
 
 _SAVE_ATTEMPTS = 4
-
-# IAM accepts tag values of at most 256 letters, numbers, spaces and these marks; anything else
-# (a comma, a parenthesis) is a ValidationError that moto does not reproduce.
-_TAG_VALUE_MAX = 256
-_TAG_PUNCTUATION = frozenset("_.:/=+-@")
 
 
 class UnauthorisedClickError(ApprovalError):
@@ -121,13 +117,6 @@ def handle_click(click: Click, deps: ApprovalDeps) -> ApprovalResult:
     if click.action == Action.DELETE:
         return _Delete(click, incident, deps).run()
     return _Reactivate(click, incident, deps).run()
-
-
-def iam_tag_value(text: str) -> str:
-    """``text`` as IAM will take it for a tag value: other characters become "-", and it is cut
-    to length."""
-    kept = (ch if ch.isalnum() or ch == " " or ch in _TAG_PUNCTUATION else "-" for ch in text)
-    return "".join(kept)[:_TAG_VALUE_MAX]
 
 
 def _authorise(click: Click, incident: Incident, policy: ApprovalPolicy) -> None:
@@ -454,11 +443,9 @@ class _Reactivate(_Attempt):
         lie."""
         assert incident.user_name is not None
         day = iso(self.now)[:10]
-        note = (
-            f"leak-responder: reactivated {day} - false positive - incident {incident.incident_id}"
-        )
+        note = reactivated_tag(day, incident.incident_id)
         try:
-            admin.tag_user(incident.user_name, {incident.key_id: iam_tag_value(note)})
+            admin.tag_user(incident.user_name, {incident.key_id: note})
         except LeakResponderError as exc:
             # The key is Active again already; a label IAM refuses must not fail the click.
             self.deps.observe(

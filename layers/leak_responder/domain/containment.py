@@ -11,7 +11,6 @@ resumes at the next one.
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import secrets as _random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -59,6 +58,8 @@ from leak_responder.domain.ports import (
     SessionLocator,
     ignore,
 )
+from leak_responder.domain.protection import Policy, is_protected
+from leak_responder.domain.tags import is_replacement_tag, leaked_tag, replacement_tag
 
 QUARANTINE_POLICY_PREFIX = "AWSCompromisedKeyQuarantine"
 MAX_STORED_SIGHTINGS = 50
@@ -67,49 +68,10 @@ MAX_STORED_SIGHTINGS = 50
 REPLACE_LEASE = timedelta(minutes=3)
 # CreateAccessKey's CreateDate and our clock may disagree slightly.
 CLOCK_SKEW = timedelta(seconds=30)
-# The description tag put on a replacement key (keyed by its key ID) as soon as it exists.
-REPLACEMENT_TAG_PREFIX = "leak-responder: replaces "
-
-
-@dataclass(frozen=True)
-class Policy:
-    """What the operator configured: dry-run and principals that are never touched."""
-
-    dry_run: bool = False
-    protected_principals: frozenset[str] = frozenset()
-
-    def protects(self, account_id: str, kind: str, name: str, arn: str | None = None) -> bool:
-        """A configured name or ARN (wildcards allowed) matches the principal.
-
-        IAM names are unique regardless of case, so matching ignores case. An ARN pattern with
-        a path (``user/breakglass/*``) is matched against the principal's real ARN: pass it as
-        ``arn`` whenever :meth:`needs_arn` says so, or the pattern cannot match.
-        """
-        name = name.lower()
-        full = (arn or f"arn:aws:iam::{account_id}:{kind}/{name}").lower()
-        for pattern in (p.lower() for p in self.protected_principals):
-            if pattern.startswith("arn:"):
-                if fnmatch.fnmatchcase(full, pattern):
-                    return True
-            elif fnmatch.fnmatchcase(name, pattern):
-                return True
-        return False
-
-    def needs_arn(self, kind: str) -> bool:
-        """Whether some ARN pattern for ``kind`` has a path, which only the real ARN shows."""
-        return any(
-            _resource_of(pattern).startswith(f"{kind}/") and _resource_of(pattern).count("/") > 1
-            for pattern in (p.lower() for p in self.protected_principals)
-            if pattern.startswith("arn:")
-        )
 
 
 def _noted(notes: tuple[str, ...], note: str | None) -> tuple[str, ...]:
     return (*notes, note) if note and note not in notes else notes
-
-
-def _resource_of(arn: str) -> str:
-    return arn.split(":", 5)[5] if arn.count(":") >= 5 else ""
 
 
 @dataclass(frozen=True)
@@ -171,9 +133,7 @@ def expand(report: Report, accounts: Accounts) -> list[LeakedKey]:
 
 def _our_replacements(admin: KeyAdmin, user_name: str) -> set[str]:
     return {
-        key_id
-        for key_id, value in admin.user_tags(user_name).items()
-        if value.startswith(REPLACEMENT_TAG_PREFIX)
+        key_id for key_id, value in admin.user_tags(user_name).items() if is_replacement_tag(value)
     }
 
 
@@ -217,12 +177,7 @@ class _Containment:
         return self._contain_user_key(account_id, admin)
 
     def _protected(self, account_id: str, admin: KeyAdmin, kind: str, name: str) -> bool:
-        policy = self.deps.policy
-        if not policy.protected_principals:
-            return False
-        # A read, never a change: only when an operator configured ARN patterns with paths.
-        arn = admin.principal_arn(kind, name) if policy.needs_arn(kind) else None
-        return policy.protects(account_id, kind, name, arn)
+        return is_protected(self.deps.policy, admin, account_id, kind, name)
 
     # -- long-term (AKIA) keys ------------------------------------------------------------------
     def _contain_user_key(self, account_id: str, admin: KeyAdmin) -> Outcome:
@@ -410,8 +365,7 @@ class _Containment:
             incident, lambda i: replace(i, new_key_id=new_key.key_id, quarantined=quarantined)
         )
         # Tagged at once, so a quarantine event for this user never mistakes it for the leak.
-        ref = f"incident {incident.incident_id}"
-        tag = {new_key.key_id: f"{REPLACEMENT_TAG_PREFIX}{incident.key_id} - {ref}"}
+        tag = {new_key.key_id: replacement_tag(incident.key_id, incident.incident_id)}
         note = self._best_effort("replacement not tagged", lambda: admin.tag_user(user, tag))
         owner = PrincipalRef("user", user, admin.principal_arn("user", user))
         stored = self.deps.secrets.store(incident.account_id, owner, new_key, incident.incident_id)
@@ -448,8 +402,7 @@ class _Containment:
         user = incident.user_name
         assert user is not None
         day = (incident.deactivated_at or "")[:10]
-        ref = f"incident {incident.incident_id}"
-        tags = {incident.key_id: f"leak-responder: leaked - deactivated {day} - {ref}"}
+        tags = {incident.key_id: leaked_tag(day, incident.incident_id)}
         note = self._best_effort("leaked key not tagged", lambda: admin.tag_user(user, tags))
         if note:
             # Contained all the same, and ready for approval; the tag is retried next time.
