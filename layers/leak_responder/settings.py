@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import yaml
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
