@@ -4,5 +4,5 @@
   or the moto server), so there is no second, hand-written list of resources.
 - :mod:`.worker` stands in for the SQS event source mapping of the responder.
 - :mod:`.function_url` stands in for the approval function's Function URL.
-- :mod:`.orchestrator` starts them all and writes the ready file of contracts.md.
+- :mod:`.orchestrator` starts them all and writes the ready file of docs/interfaces.md.
 """

@@ -231,7 +231,7 @@ def main(
     sqs_factory: Callable[[str], Any] | None = None,
     sts_factory: Callable[[str, str], Any] | None = None,
 ) -> int:
-    """Exit 0: nothing found, 1: findings, 2: usage or runtime error (contracts.md).
+    """Exit 0: nothing found, 1: findings, 2: usage or runtime error (docs/interfaces.md).
 
     Any exception, ours or a library's (a bad --output path, a missing AWS profile), is one
     line on stderr and exit 2: exit 1 must mean findings, which CI may treat differently.

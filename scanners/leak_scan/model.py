@@ -29,7 +29,7 @@ class Finding:
     verified: bool | None = field(default=None, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON shape of contracts.md. Built field by field so a secret can never slip in."""
+        """The JSON shape of docs/interfaces.md, built field by field so no secret slips in."""
         out: dict[str, Any] = {
             "key_id": self.key_id,
             "account_id": self.account_id,

@@ -1,4 +1,4 @@
-"""``--report``: one scanner message (schema v1 of contracts.md) per distinct key, to SQS.
+"""``--report``: one scanner message (schema v1 of docs/interfaces.md) per distinct key, to SQS.
 
 The SQS client is passed in; cli.py builds it at the edge. Messages carry key IDs and
 locations only, never a secret: URLs lose their userinfo, since a CI checkout's origin is

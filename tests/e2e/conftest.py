@@ -1,4 +1,4 @@
-"""The sandbox as a subprocess, driven only through the ready file of contracts.md ("Sandbox")."""
+"""The sandbox as a subprocess, driven only through its ready file (docs/interfaces.md)."""
 
 from __future__ import annotations
 

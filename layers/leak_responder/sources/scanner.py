@@ -1,4 +1,4 @@
-"""Scanner messages: what ``leak-scan --report`` puts on the queue (contracts.md).
+"""Scanner messages: what ``leak-scan --report`` puts on the queue (docs/interfaces.md).
 
 The schema is versioned; an unknown ``schema`` is rejected before this module is reached.
 A scanner message never carries a secret: one with a field named like a secret is rejected
