@@ -32,7 +32,9 @@ PSEUDO_PARAMETERS = (
     "AWS::NoValue",
 )
 
-_SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
+# A name Fn::Sub substitutes ("${!Literal}" is an escape, not a name); the provisioner orders
+# resources by the same names.
+SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
 
 
 class TemplateError(LeakResponderError):
@@ -236,7 +238,7 @@ class Resolver:
             raise TemplateError(f"no value for ${{{name}}} in Fn::Sub")
 
         # "${!Literal}" is CloudFormation's escape for a literal "${Literal}".
-        return _SUB_VARIABLE.sub(substitute, text).replace("${!", "${")
+        return SUB_VARIABLE.sub(substitute, text).replace("${!", "${")
 
     def _fn_join(self, arg: list[Any]) -> str:
         delimiter, items = arg
