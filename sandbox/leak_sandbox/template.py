@@ -316,9 +316,9 @@ def flatten_event(event: Mapping[str, Any]) -> dict[str, Any]:
     EventBridge matches a field inside an array of objects against every element: the pattern
     ``{"detail": {"findings": {"Resources": {"Type": ["AwsIamAccessKey"]}}}}`` matches a
     Security Hub event whose findings[].Resources[].Type include that value. moto's matcher
-    (5.2) stops at arrays, so such a rule never fires there. A path reached through an array
-    maps to the list of every value found; moto's matcher already treats a list value as
-    "any element matches". Install it in moto with
+    stops at arrays (in 5.1.22, 5.2.0 and 5.2.5, the versions checked), so such a rule never
+    fires there. A path reached through an array maps to the list of every value found; moto's
+    matcher already treats a list value as "any element matches". Install it in moto with
     ``EventPattern._flatten_dict = staticmethod(flatten_event)`` (moto.events.models).
     """
     found: dict[str, list[Any]] = {}
