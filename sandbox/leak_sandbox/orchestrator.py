@@ -1,4 +1,4 @@
-"""Start the whole system on loopback and say so in a ready file (contracts.md, "Sandbox").
+"""Start the whole system on loopback and say so in a ready file (docs/interfaces.md).
 
 Order: moto server, Slack stand-in, the template's resources (through the provisioner), the
 Slack credentials into the template's own secrets, the functions' environment from the
