@@ -52,7 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     contain.set_defaults(run=lambda args: _contain(args, sys.stdout))
     for entry in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
-        entry.load()(sub)
+        try:
+            entry.load()(sub)
+        except Exception as exc:
+            # A broken add-on (a half-installed sandbox extra) must never take away `contain`,
+            # the command an operator reaches for in an emergency.
+            print(
+                f"leak-responder: command {entry.name!r} unavailable "
+                f"({type(exc).__name__}: {exc})",
+                file=sys.stderr,
+            )
     return parser
 
 
