@@ -31,6 +31,7 @@ from bench.calls import CallLog, to_json
 from bench.containment_bench import Config, Report, recorded_handler, user_with_key
 from bench.table import median_ms, row
 from leak_responder.adapters.aws.clients import CLIENT_CONFIG
+from leak_sandbox.testkit.lambda_shapes import lambda_context, sqs_event
 
 HANDLER_CHILD = r"""
 import time
@@ -187,11 +188,11 @@ def figure_cold_start(cfg: Config) -> Report:
         with st.patched_env({**st.FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint}):
             stack, key_id = _fresh_state(endpoint, cfg.seed)
             body = st.health_body(key_id, "cold-user")
-            event_file.write_text(json.dumps(st.sqs_event([body], stack.queue_arn)))
+            event_file.write_text(json.dumps(sqs_event([body], stack.queue_arn)))
             # The calls to replay: the same first event, recorded in this process, untimed.
             with st.patched_env({**st.FAKE_CREDENTIALS, **stack.env, "AWS_ENDPOINT_URL": endpoint}):
                 with recorded_handler() as (handler, log):
-                    handler.lambda_handler(json.loads(event_file.read_text()), st.LambdaContext())
+                    handler.lambda_handler(json.loads(event_file.read_text()), lambda_context())
                 recorded: CallLog = log
             calls_file.write_text(json.dumps(to_json(recorded.calls)))
         env = {**base_env, **st.FAKE_CREDENTIALS, **stack.env, "AWS_ENDPOINT_URL": endpoint}

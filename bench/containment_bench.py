@@ -24,6 +24,7 @@ import boto3
 from bench import stack as st
 from bench.calls import Call, CallLog, RecordingFactory, Replayer, from_json, load_handler, to_json
 from bench.table import Row, median_ms, row
+from leak_sandbox.testkit.lambda_shapes import lambda_context, sqs_event
 
 CHILD = [sys.executable, "-m", "bench.containment_bench"]
 
@@ -97,7 +98,7 @@ def recorded_handler() -> Iterator[tuple[Any, CallLog]]:
 
 def invoke(handler: Any, stack: st.Stack, bodies: list[str]) -> dict[str, Any]:
     result: dict[str, Any] = handler.lambda_handler(
-        st.sqs_event(bodies, stack.queue_arn), st.LambdaContext()
+        sqs_event(bodies, stack.queue_arn), lambda_context()
     )
     return result
 
@@ -188,11 +189,11 @@ def _handler_round(cfg: Config, seed: int) -> tuple[list[tuple[str, str]], list[
     timings = []
     with moto_stack(seed, member_role=False) as stack, recorded_handler() as (handler, log):
         users = _setup_named_users(cfg.events_per_round + 1)
-        events = [st.sqs_event([st.health_body(k, u)], stack.queue_arn) for u, k in users]
+        events = [sqs_event([st.health_body(k, u)], stack.queue_arn) for u, k in users]
         for i, event in enumerate(events):
             log.reset()
             start = time.perf_counter()
-            result = handler.lambda_handler(event, st.LambdaContext())
+            result = handler.lambda_handler(event, lambda_context())
             end = time.perf_counter()
             assert result == {"batchItemFailures": []}, result
             assert log.contained_clock is not None
@@ -319,11 +320,11 @@ def burst_handler(cfg: Config, calls_file: Path) -> dict[str, Any]:
         keys = _burst_keys(cfg)
         bodies = [_body(s, *keys[k]) for k, s in plan]
         batches = [bodies[i : i + cfg.batch_size] for i in range(0, len(bodies), cfg.batch_size)]
-        events = [st.sqs_event(b, stack.queue_arn) for b in batches]
+        events = [sqs_event(b, stack.queue_arn) for b in batches]
         failures = 0
         start = time.perf_counter()
         for event in events:
-            failures += len(handler.lambda_handler(event, st.LambdaContext())["batchItemFailures"])
+            failures += len(handler.lambda_handler(event, lambda_context())["batchItemFailures"])
         elapsed = time.perf_counter() - start
         calls_file.write_text(json.dumps(to_json(log.calls)))
         checks = _verify_burst(stack, keys, plan)

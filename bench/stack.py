@@ -11,8 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,12 +21,11 @@ from typing import Any
 import boto3
 
 from leak_sandbox.accounts import client_as
-from leak_sandbox.lambda_local import LocalContext
 from leak_sandbox.provisioner import provision as provision_template
+from leak_sandbox.testkit.events import SampleEvents, health_event, trusted_advisor_event
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
-EVENTS = ROOT / "tests" / "events"
 REGION = "us-east-1"
 HOME = "123456789012"  # moto's default account
 MEMBER = "210987654321"
@@ -105,24 +102,19 @@ def member_iam() -> Any:
 
 
 # -- events ---------------------------------------------------------------------------------------
+@functools.cache
+def _samples() -> SampleEvents:
+    return SampleEvents.find()
+
+
 def sample(name: str) -> dict[str, Any]:
-    """A sample event from tests/events/, read at run time (the bench imports nothing of tests/)."""
-    loaded: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text(encoding="utf-8"))
-    return loaded
+    """A sample event of tests/events/, found from the working directory (the bench runs from the
+    repository's root, and imports nothing of tests/)."""
+    return _samples().load(name)
 
 
 def health_body(key_id: str, user: str | None, account: str = HOME) -> str:
-    event = sample("health_credentials_exposed")
-    detail = event["detail"]
-    event["account"] = detail["affectedAccount"] = account
-    detail["affectedEntities"] = [{"entityValue": key_id}]
-    metadata = detail["eventMetadata"]
-    metadata["publicKey"] = key_id
-    if user:
-        metadata["userName"] = user
-    else:
-        metadata.pop("userName", None)
-    return json.dumps(event)
+    return json.dumps(health_event(key_id, user, account))
 
 
 def guardduty_body(key_id: str, user: str, account: str = HOME) -> str:
@@ -147,12 +139,7 @@ def securityhub_body(key_id: str, user: str, account: str = HOME) -> str:
 
 
 def trustedadvisor_body(key_id: str, user: str, account: str = HOME) -> str:
-    event = sample("trustedadvisor_exposed_keys")
-    event["account"] = account
-    item = event["detail"]["check-item-detail"]
-    item["Access Key ID"] = key_id
-    item["User Name (IAM or Root)"] = user
-    return json.dumps(event)
+    return json.dumps(trusted_advisor_event(key_id, user, account))
 
 
 def scanner_body(key_id: str, account: str | None = HOME) -> str:
@@ -170,38 +157,3 @@ def cloudtrail_body(user: str, account: str = HOME) -> str:
     event["time"] = event["detail"]["eventTime"] = now
     event["detail"]["requestParameters"]["userName"] = user
     return json.dumps(event)
-
-
-# -- Lambda shapes -------------------------------------------------------------------------------
-def sqs_record(body: str, queue_arn: str, receive_count: int = 1) -> dict[str, Any]:
-    """One record as the SQS event source mapping hands it to Lambda."""
-    now = str(int(time.time() * 1000))
-    return {
-        "messageId": str(uuid.uuid4()),
-        "receiptHandle": uuid.uuid4().hex,
-        "body": body,
-        "attributes": {
-            "ApproximateReceiveCount": str(receive_count),
-            "SentTimestamp": now,
-            "SenderId": "AIDAEXAMPLESENDER",
-            "ApproximateFirstReceiveTimestamp": now,
-        },
-        "messageAttributes": {},
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": REGION,
-    }
-
-
-def sqs_event(bodies: list[str], queue_arn: str) -> dict[str, Any]:
-    return {"Records": [sqs_record(b, queue_arn) for b in bodies]}
-
-
-# The sandbox's Lambda context, as the responder's event source mapping would pass it.
-LambdaContext = functools.partial(
-    LocalContext,
-    "ResponderFunction",
-    f"arn:aws:lambda:{REGION}:{HOME}:function:ResponderFunction",
-    60,
-)

@@ -19,8 +19,6 @@ responder creates in this process.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import os
@@ -30,9 +28,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,9 +35,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from leak_sandbox.testkit import events, probes, slack
+
 T = TypeVar("T")
 
 STEP_TIMEOUT_S = 20.0
+# Where the demo says bob's key was found.
+EXPOSED_URL = "https://gist.github.com/example/5d41402abc4b2a76"
 
 
 class DemoStepError(Exception):
@@ -210,21 +209,7 @@ def render_message(blocks: list[dict[str, Any]], width: int = 90) -> list[str]:
 
 
 def wait_for(what: str, check: Callable[[], T | None], timeout: float = STEP_TIMEOUT_S) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise DemoStepError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.1)
-
-
-def _deserialize(item: dict[str, Any]) -> dict[str, Any]:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    d = TypeDeserializer()
-    return {k: d.deserialize(v) for k, v in item.items()}
+    return probes.wait_for(what, check, timeout, error=DemoStepError)
 
 
 @dataclass
@@ -258,19 +243,12 @@ class Demo:
         return self.sandbox.client("iam")
 
     def key_status(self, user: str, key_id: str) -> str:
-        for key in self.iam().list_access_keys(UserName=user)["AccessKeyMetadata"]:
-            if key["AccessKeyId"] == key_id:
-                return str(key["Status"])
-        return "Deleted"
+        return probes.key_status(self.iam(), user, key_id)
 
     def incident(self, key_id: str) -> dict[str, Any] | None:
         doc = self.sandbox.ready_document()
-        item = self.sandbox.client("dynamodb").get_item(
-            TableName=doc["incidents_table"],
-            Key={"pk": {"S": f"{doc['account_id']}#{key_id}"}},
-            ConsistentRead=True,
-        )
-        return _deserialize(item["Item"]) if "Item" in item else None
+        dynamodb = self.sandbox.client("dynamodb")
+        return probes.incident_item(dynamodb, doc["incidents_table"], doc["account_id"], key_id)
 
     def incident_where(
         self, key_id: str, condition: Callable[[dict[str, Any]], bool]
@@ -436,15 +414,20 @@ class Demo:
         key_id = self.iam().create_access_key(UserName="bob")["AccessKey"]["AccessKeyId"]
         row = self.rows["bob"] = KeyRow("bob", key_id)
         self.t.ok(f"bob has key {key_id}; tagged with e-mail only (Slack lookup by e-mail)")
-        health = _health_event(key_id, "bob", self.sandbox.ready_document()["account_id"])
-        advisor = _trusted_advisor_event(key_id, "bob")
-        events = self.sandbox.client("events")
+        account = self.sandbox.ready_document()["account_id"]
+        health = events.put_events_entry(
+            events.health_event(key_id, "bob", account, exposed_url=EXPOSED_URL)
+        )
+        advisor = events.put_events_entry(
+            events.trusted_advisor_event(key_id, "bob", account, location=EXPOSED_URL)
+        )
+        bus = self.sandbox.client("events")
         for label, event in (
             ("Health", health),
             ("Health again", health),
             ("Trusted Advisor", advisor),
         ):
-            answer = events.put_events(Entries=[event])
+            answer = bus.put_events(Entries=[event])
             if answer.get("FailedEntryCount"):
                 raise DemoStepError(f"put_events refused the {label} event: {answer}")
             self.t.say(f"put_events on the default bus: {label} ({event['Source']})")
@@ -468,16 +451,24 @@ class Demo:
         self.show_dm(row)
 
     def step6_delete(self) -> None:
+        from leak_responder.adapters.slack.messages import DELETE_ACTION_ID
+
         self.t.step(6, 'alice clicks "Delete old key" (a signed POST to the approval URL)')
         row = self.rows["alice"]
         inc = row.incident
         clicker = self.alice_slack_id or self.sandbox.approvers[0]
-        body = _click_body(
-            inc["incident_id"],
-            clicker,
-            self.sandbox.standin.team_id if self.sandbox.standin else None,
-            self.sandbox.standin.response_url("demo") if self.sandbox.standin else None,
-            (inc.get("slack_channel"), inc.get("slack_ts")),
+        body = slack.form_body(
+            slack.click_payload(
+                DELETE_ACTION_ID,
+                inc["incident_id"],
+                clicker,
+                team_id=self.sandbox.standin.team_id if self.sandbox.standin else None,
+                response_url=(
+                    self.sandbox.standin.response_url("demo") if self.sandbox.standin else None
+                ),
+                channel=inc.get("slack_channel"),
+                message_ts=inc.get("slack_ts"),
+            )
         )
         url = self.sandbox.approval_url
         forged = _post(url, body, "0" * 64)
@@ -616,94 +607,9 @@ def _git(repo: Path) -> Callable[..., str]:
     return git
 
 
-def _health_event(key_id: str, user: str, account_id: str) -> dict[str, Any]:
-    detail = {
-        "eventArn": "arn:aws:health:global::event/RISK/AWS_RISK_CREDENTIALS_EXPOSED/DEMO",
-        "service": "RISK",
-        "eventTypeCode": "AWS_RISK_CREDENTIALS_EXPOSED",
-        "eventTypeCategory": "issue",
-        "eventScopeCode": "ACCOUNT_SPECIFIC",
-        "statusCode": "open",
-        "eventRegion": "us-east-1",
-        "eventDescription": [
-            {"language": "en_US", "latestDescription": "An access key was exposed publicly."}
-        ],
-        "eventMetadata": {
-            "publicKey": key_id,
-            "userName": user,
-            "exposedUrl": "https://gist.github.com/example/5d41402abc4b2a76",
-        },
-        "affectedEntities": [{"entityValue": key_id, "status": "IMPAIRED"}],
-        "affectedAccount": account_id,
-    }
-    return {"Source": "aws.health", "DetailType": "AWS Health Event", "Detail": json.dumps(detail)}
-
-
-def _trusted_advisor_event(key_id: str, user: str) -> dict[str, Any]:
-    detail = {
-        "check-name": "Exposed Access Keys",
-        "check-item-detail": {
-            "Case ID": "demo-case-1",
-            "User Name (IAM or Root)": user,
-            "Access Key ID": key_id,
-            "Fraud Type": "Exposed",
-            "Location": "https://gist.github.com/example/5d41402abc4b2a76",
-        },
-        "status": "ERROR",
-        "resource_id": "",
-        "uuid": "demo-uuid-1",
-    }
-    return {
-        "Source": "aws.trustedadvisor",
-        "DetailType": "Trusted Advisor Check Item Refresh Notification",
-        "Detail": json.dumps(detail),
-    }
-
-
-def _click_body(
-    incident_id: str,
-    user_id: str,
-    team_id: str | None,
-    response_url: str | None,
-    clicked: tuple[str | None, str | None],
-) -> bytes:
-    from leak_responder.adapters.slack.messages import DELETE_ACTION_ID
-
-    payload: dict[str, Any] = {
-        "type": "block_actions",
-        "user": {"id": user_id, "team_id": team_id},
-        "team": {"id": team_id},
-        "actions": [
-            {
-                "type": "button",
-                "action_id": DELETE_ACTION_ID,
-                "value": incident_id,
-                "action_ts": f"{time.time():.6f}",
-            }
-        ],
-        "response_url": response_url,
-        "container": {"type": "message", "channel_id": clicked[0], "message_ts": clicked[1]},
-    }
-    return urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
-
-
-def sign(body: bytes, signing_secret: str, timestamp: int | None = None) -> dict[str, str]:
-    """The headers Slack sends with a request body: a v0 HMAC-SHA256 over ``v0:ts:body``."""
-    ts = str(int(time.time()) if timestamp is None else timestamp)
-    digest = hmac.new(
-        signing_secret.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256
-    ).hexdigest()
-    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
-
-
 def _post(url: str, body: bytes, signing_secret: str) -> tuple[int, str]:
-    headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body, signing_secret)}
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (loopback)
-            return int(answer.status), answer.read().decode()
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), exc.read().decode()
+    status, answer = slack.post_signed(url, body, signing_secret)
+    return status, answer.decode()
 
 
 def run_demo(color: bool = False) -> int:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import random
@@ -11,8 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,6 +17,8 @@ from typing import Any, TypeVar
 
 import boto3
 import pytest
+
+from leak_sandbox.testkit import probes, slack
 
 T = TypeVar("T")
 
@@ -100,14 +98,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox
 
 
 def wait_for(what: str, check: Callable[[], T | None], timeout: float = WAIT_TIMEOUT_S) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
+    return probes.wait_for(what, check, timeout, error=pytest.fail.Exception)
 
 
 def unique_name(prefix: str) -> str:
@@ -115,51 +106,25 @@ def unique_name(prefix: str) -> str:
 
 
 def key_status(sandbox: RunningSandbox, user: str, key_id: str) -> str:
-    keys = sandbox.client("iam").list_access_keys(UserName=user)["AccessKeyMetadata"]
-    return next((str(k["Status"]) for k in keys if k["AccessKeyId"] == key_id), "Deleted")
+    return probes.key_status(sandbox.client("iam"), user, key_id)
 
 
 def incident(sandbox: RunningSandbox, key_id: str) -> dict[str, Any] | None:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    item = sandbox.client("dynamodb").get_item(
-        TableName=sandbox.doc["incidents_table"],
-        Key={"pk": {"S": f"{sandbox.doc['account_id']}#{key_id}"}},
-        ConsistentRead=True,
-    )
-    if "Item" not in item:
-        return None
-    d = TypeDeserializer()
-    return {k: d.deserialize(v) for k, v in item["Item"].items()}
+    table, account = sandbox.doc["incidents_table"], sandbox.doc["account_id"]
+    return probes.incident_item(sandbox.client("dynamodb"), table, account, key_id)
 
 
 def signed_post(
     url: str, body: bytes, secret: str, *, timestamp: int | None = None
 ) -> tuple[int, dict[str, Any]]:
-    ts = str(int(time.time()) if timestamp is None else timestamp)
-    signature = hmac.new(secret.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256)
-    request = urllib.request.Request(  # noqa: S310 (loopback)
-        url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Slack-Request-Timestamp": ts,
-            "X-Slack-Signature": "v0=" + signature.hexdigest(),
-        },
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
-            return int(answer.status), json.loads(answer.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), json.loads(exc.read() or b"{}")
+    """Slack's signed POST of ``body``: the status and the JSON answer."""
+    status, answer = slack.post_signed(url, body, secret, timestamp=timestamp)
+    return status, json.loads(answer or b"{}")
 
 
 def click_body(action_id: str, incident_id: str, user_id: str, team_id: str | None) -> bytes:
-    payload = {
-        "type": "block_actions",
-        "user": {"id": user_id, "team_id": team_id},
-        "team": {"id": team_id},
-        "actions": [{"type": "button", "action_id": action_id, "value": incident_id}],
-    }
-    return urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+    """A click on a button of no message in particular (the incident names its message)."""
+    payload = slack.click_payload(
+        action_id, incident_id, user_id, team_id=team_id, channel=None, message_ts=None
+    )
+    return slack.form_body(payload)

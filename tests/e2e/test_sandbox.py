@@ -14,12 +14,12 @@ import sys
 import time
 import urllib.request
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
+from leak_sandbox.testkit.events import put_events_entry
 from tests.e2e.conftest import (
     RunningSandbox,
     click_body,
@@ -29,10 +29,10 @@ from tests.e2e.conftest import (
     unique_name,
     wait_for,
 )
+from tests.helpers import event_path, load_event
 
 pytestmark = pytest.mark.e2e
 
-EVENTS = Path(__file__).resolve().parents[1] / "events"
 CONTRACT_KEYS = {
     "aws_endpoint",
     "region",
@@ -57,15 +57,10 @@ def make_user(sandbox: RunningSandbox, prefix: str, tags: dict[str, str]) -> tup
 
 def sample_entry(name: str, replacements: dict[str, str]) -> dict[str, Any]:
     """A sample event from tests/events as a put_events entry, with its key and user swapped."""
-    text = (EVENTS / f"{name}.json").read_text()
+    text = event_path(name).read_text()
     for old, new in replacements.items():
         text = text.replace(old, new)
-    event = json.loads(text)
-    return {
-        "Source": event["source"],
-        "DetailType": event["detail-type"],
-        "Detail": json.dumps(event["detail"]),
-    }
+    return put_events_entry(json.loads(text))
 
 
 def put(sandbox: RunningSandbox, *entries: dict[str, Any]) -> None:
@@ -345,7 +340,7 @@ SCANNER_ONLY = "only scanner findings are accepted on the scanner queue"
 
 def _event_body(name: str, replacements: dict[str, str]) -> str:
     """A sample EventBridge envelope as an SQS body, the shape the rules deliver to a queue."""
-    text = (EVENTS / f"{name}.json").read_text()
+    text = event_path(name).read_text()
     for old, new in replacements.items():
         text = text.replace(old, new)
     return json.dumps(json.loads(text))
@@ -419,7 +414,7 @@ def test_aws_events_on_the_scanner_queue_are_dead_lettered_and_change_nothing(
 def test_a_scanner_finding_on_the_scanner_queue_is_contained(sandbox: RunningSandbox) -> None:
     # Given a user's key, When leak-scan's message for it arrives on the scanner queue
     user, key_id = make_user(sandbox, "scanned", {})
-    message = json.loads((EVENTS / "scanner_v1.json").read_text())
+    message = load_event("scanner_v1")
     message.update(key_id=key_id, account_id=sandbox.doc["account_id"])
     sandbox.client("sqs").send_message(
         QueueUrl=sandbox.doc["scanner_queue_url"], MessageBody=json.dumps(message)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import time
 import unicodedata
 import uuid
 from collections.abc import Iterator
@@ -17,7 +15,6 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from leak_sandbox.lambda_local import LocalContext
 from leak_sandbox.provisioner import Provisioned, provision
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -157,36 +154,3 @@ def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Stack:
         env=env,
         provisioned=provisioned,
     )
-
-
-def sqs_record(body: str, queue_arn: str, receive_count: int = 1) -> dict[str, Any]:
-    """One record as the SQS event source mapping hands it to Lambda."""
-    return {
-        "messageId": str(uuid.uuid4()),
-        "receiptHandle": uuid.uuid4().hex,
-        "body": body,
-        "attributes": {
-            "ApproximateReceiveCount": str(receive_count),
-            "SentTimestamp": str(int(time.time() * 1000)),
-            "SenderId": "AIDAEXAMPLESENDER",
-            "ApproximateFirstReceiveTimestamp": str(int(time.time() * 1000)),
-        },
-        "messageAttributes": {},
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": REGION,
-    }
-
-
-def sqs_event(bodies: list[str], queue_arn: str, receive_count: int = 1) -> dict[str, Any]:
-    return {"Records": [sqs_record(b, queue_arn, receive_count) for b in bodies]}
-
-
-# The sandbox's Lambda context, as the responder's event source mapping would pass it.
-LambdaContext = functools.partial(
-    LocalContext,
-    "ResponderFunction",
-    f"arn:aws:lambda:{REGION}:{HOME}:function:ResponderFunction",
-    60,
-)

@@ -19,19 +19,18 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from leak_responder.adapters.slack.messages import DELETE_ACTION_ID, REACTIVATE_ACTION_ID
 from leak_sandbox.slack_standin import SlackStandIn, dm_channel_for
-from tests.fakes import fake_secret
-from tests.handlers import load_handler
-from tests.integration.conftest import HOME, REGION, LambdaContext, Stack, sqs_event
-from tests.slack_support import (
-    APPROVER,
-    OWNER_SLACK,
-    STRANGER,
-    TEAM,
+from leak_sandbox.testkit.events import health_event
+from leak_sandbox.testkit.fakes import fake_secret
+from leak_sandbox.testkit.lambda_shapes import lambda_context, sqs_event
+from leak_sandbox.testkit.slack import (
     click_payload,
     form_body,
     function_url_event,
     random_signing_secret,
 )
+from leak_sandbox.testkit.world import APPROVER, OWNER_SLACK, STRANGER, TEAM
+from tests.handlers import load_handler
+from tests.integration.conftest import HOME, REGION, Stack
 
 SECURITY = "C0SECURITY1"
 
@@ -86,26 +85,9 @@ def contained(stack: Stack, signing_secret: str, standin: SlackStandIn) -> dict[
     iam.create_user(UserName="alice", Tags=[{"Key": "slack-user-id", "Value": OWNER_SLACK}])
     created = iam.create_access_key(UserName="alice")["AccessKey"]
     key = created["AccessKeyId"]
-    event = {
-        "version": "0",
-        "id": "0a1b2c3d-0000-1111-2222-333344445555",
-        "detail-type": "AWS Health Event",
-        "source": "aws.health",
-        "time": "2026-11-28T12:00:00Z",
-        "region": "us-east-1",
-        "resources": [],
-        "detail": {
-            "eventArn": "arn:aws:health:global::event/RISK/AWS_RISK_CREDENTIALS_EXPOSED/2",
-            "service": "RISK",
-            "eventTypeCode": "AWS_RISK_CREDENTIALS_EXPOSED",
-            "eventTypeCategory": "issue",
-            "affectedAccount": HOME,
-            "affectedEntities": [{"entityValue": key}],
-            "eventMetadata": {"publicKey": key, "userName": "alice"},
-        },
-    }
+    event = health_event(key, "alice", HOME)
     result = responder.lambda_handler(
-        sqs_event([json.dumps(event)], stack.queue_arn), LambdaContext()
+        sqs_event([json.dumps(event)], stack.queue_arn), lambda_context()
     )
     assert result == {"batchItemFailures": []}
     incident = read_incident(stack, key)
@@ -149,7 +131,7 @@ def click(
     event = function_url_event(
         form_body(payload), secret, base64_encoded=base64_encoded, **event_kwargs
     )
-    response: dict[str, Any] = approval.lambda_handler(event, LambdaContext())
+    response: dict[str, Any] = approval.lambda_handler(event, lambda_context())
     return response
 
 
@@ -225,8 +207,8 @@ def test_replay_of_the_same_signed_request_changes_nothing(
     incident = contained["incident"]
     payload = click_payload(DELETE_ACTION_ID, incident["incident_id"], OWNER_SLACK)
     event = function_url_event(form_body(payload), signing_secret)
-    assert approval.lambda_handler(event, LambdaContext())["statusCode"] == 200
-    replay = approval.lambda_handler(event, LambdaContext())
+    assert approval.lambda_handler(event, lambda_context())["statusCode"] == 200
+    replay = approval.lambda_handler(event, lambda_context())
     assert replay["statusCode"] == 200 and body_of(replay)["changed"] is False
 
 
@@ -264,7 +246,7 @@ def test_body_tampered_after_signing_is_401(
     event["body"] = form_body(
         click_payload(DELETE_ACTION_ID, incident["incident_id"], OWNER_SLACK)
     ).decode()
-    assert approval.lambda_handler(event, LambdaContext())["statusCode"] == 401
+    assert approval.lambda_handler(event, lambda_context())["statusCode"] == 401
     assert key_status(stack, contained["key"]) == "Inactive"
 
 
@@ -388,7 +370,7 @@ def test_other_workspace_is_403(
         DELETE_ACTION_ID, incident["incident_id"], OWNER_SLACK, team_id="T0ELSEWHERE"
     )
     response = approval.lambda_handler(
-        function_url_event(form_body(payload), signing_secret), LambdaContext()
+        function_url_event(form_body(payload), signing_secret), lambda_context()
     )
     assert response["statusCode"] == 403
     assert key_status(stack, contained["key"]) == "Inactive"
@@ -403,14 +385,14 @@ def test_other_workspace_is_403(
     ],
 )
 def test_signed_garbage_is_400(approval: Any, signing_secret: str, body: bytes) -> None:
-    response = approval.lambda_handler(function_url_event(body, signing_secret), LambdaContext())
+    response = approval.lambda_handler(function_url_event(body, signing_secret), lambda_context())
     assert response["statusCode"] == 400
 
 
 def test_invalid_base64_is_400(approval: Any, signing_secret: str) -> None:
     event = function_url_event(b"payload=x", signing_secret)
     event["body"] = "***not base64***"
-    assert approval.lambda_handler(event, LambdaContext())["statusCode"] == 400
+    assert approval.lambda_handler(event, lambda_context())["statusCode"] == 400
 
 
 def test_no_secret_leaks_into_responses_or_slack(

@@ -14,9 +14,11 @@ from leak_responder.adapters.aws.iam import REVOKE_POLICY_NAME
 from leak_responder.settings import Settings
 from leak_responder.wiring import ClientFactory, build_responder
 from leak_sandbox.accounts import client_as
+from leak_sandbox.testkit import events
+from leak_sandbox.testkit.lambda_shapes import lambda_context, sqs_event
 from tests.handlers import load_handler
 from tests.helpers import load_event
-from tests.integration.conftest import HOME, REGION, LambdaContext, Stack, sqs_event
+from tests.integration.conftest import HOME, REGION, Stack
 
 
 @pytest.fixture
@@ -33,23 +35,12 @@ def user_with_key(stack: Stack, name: str, tags: dict[str, str] | None = None) -
 
 
 def health_event(key_id: str, user: str | None = "alice", account: str = HOME) -> str:
-    event = load_event("health_credentials_exposed")
-    detail = event["detail"]
-    detail["affectedEntities"] = [{"entityValue": key_id}]
-    detail["affectedAccount"] = account
-    event["account"] = account
-    metadata = detail.setdefault("eventMetadata", {})
-    metadata["publicKey"] = key_id
-    if user:
-        metadata["userName"] = user
-    else:
-        metadata.pop("userName", None)
-    return json.dumps(event)
+    return json.dumps(events.health_event(key_id, user, account))
 
 
 def run(handler: Any, stack: Stack, bodies: list[str], receive_count: int = 1) -> Any:
     return handler.lambda_handler(
-        sqs_event(bodies, stack.queue_arn, receive_count), LambdaContext()
+        sqs_event(bodies, stack.queue_arn, receive_count), lambda_context()
     )
 
 
@@ -224,12 +215,12 @@ def test_throttling_is_retried_through_batch_item_failures(
     responder = build_responder(Settings.from_env(), _throttled_factory("UpdateAccessKey"))
     monkeypatch.setattr(handler, "responder_for", lambda _settings: responder)
     event = sqs_event([health_event(key_id)], stack.queue_arn)
-    response = handler.lambda_handler(event, LambdaContext())
+    response = handler.lambda_handler(event, lambda_context())
     assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
     assert dlq_messages(stack) == []
     # On the queue's last receive, the failure goes to the DLQ with its reason instead.
     last = sqs_event([health_event(key_id)], stack.queue_arn, receive_count=5)
-    assert handler.lambda_handler(last, LambdaContext()) == {"batchItemFailures": []}
+    assert handler.lambda_handler(last, lambda_context()) == {"batchItemFailures": []}
     (message,) = dlq_messages(stack)
     assert "Throttling" in message["MessageAttributes"]["reason"]["StringValue"]
 

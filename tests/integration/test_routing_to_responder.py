@@ -18,9 +18,11 @@ from moto.events.models import EventPattern
 from leak_responder.domain.model import LeakedKey, iso
 from leak_responder.sources import normalise
 from leak_sandbox.template import flatten_event
+from leak_sandbox.testkit.lambda_shapes import lambda_context
+from leak_sandbox.worker import lambda_sqs_event
 from tests.handlers import load_handler
 from tests.helpers import load_event
-from tests.integration.conftest import HOME, LambdaContext, Stack
+from tests.integration.conftest import HOME, Stack
 
 SAMPLES = [
     "health_credentials_exposed",
@@ -69,20 +71,7 @@ def _receive_all(stack: Stack) -> list[dict[str, Any]]:
         messages = response.get("Messages", [])
         if not messages and records:
             break
-        records += [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m["Attributes"],
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": stack.queue_arn,
-                "awsRegion": "us-east-1",
-            }
-            for m in messages
-        ]
+        records += lambda_sqs_event(messages, stack.queue_arn, "us-east-1")["Records"]
     return records
 
 
@@ -102,7 +91,7 @@ def test_event_on_the_bus_ends_with_the_key_inactive(stack: Stack, name: str) ->
     assert len(records) == 1, f"{name}: the template's rules delivered {len(records)} messages"
     handler = load_handler("responder")
     handler.responder_for.cache_clear()
-    response = handler.lambda_handler({"Records": records}, LambdaContext())
+    response = handler.lambda_handler({"Records": records}, lambda_context())
     # Then the key is Inactive and a replacement exists
     assert response == {"batchItemFailures": []}
     keys = stack.iam().list_access_keys(UserName=user)["AccessKeyMetadata"]

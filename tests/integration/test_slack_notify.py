@@ -24,10 +24,12 @@ from leak_sandbox.slack_standin import (
     dm_channel_for,
     user_id_for_email,
 )
-from tests.fakes import fake_secret
+from leak_sandbox.testkit.events import health_event
+from leak_sandbox.testkit.fakes import fake_secret
+from leak_sandbox.testkit.lambda_shapes import lambda_context, sqs_event
+from leak_sandbox.testkit.world import World
 from tests.handlers import load_handler
-from tests.integration.conftest import LambdaContext, Stack, sqs_event
-from tests.slack_support import World
+from tests.integration.conftest import Stack
 
 SECURITY = "C0SECURITY1"
 BOT_TOKEN = "xoxb-" + fake_secret()  # generated per run; must never reach a recorded call
@@ -73,7 +75,7 @@ def test_contained_key_dms_the_tagged_owner(standin: SlackStandIn, world: World)
     # Given alice, tagged with her Slack user ID
     key = world.user("alice", {"slack-user-id": "U0ALICE001"})
     # When her leaked key is contained
-    incident = world.contain(key, notifier(standin, world))
+    incident = world.contained(key, notifier(standin, world))
     # Then she gets a DM, the security channel a copy, and the incident remembers both
     methods = [c["method"] for c in recorded(standin)]
     assert methods == ["conversations.open", "chat.postMessage", "chat.postMessage"]
@@ -95,7 +97,7 @@ def test_contained_key_dms_the_tagged_owner(standin: SlackStandIn, world: World)
 
 def test_email_tag_is_looked_up(standin: SlackStandIn, world: World) -> None:
     key = world.user("bob", {"email": "bob@example.com"})
-    incident = world.contain(key, notifier(standin, world), user_name="bob")
+    incident = world.contained(key, notifier(standin, world), user_name="bob")
     lookups = [c for c in recorded(standin) if c["method"] == "users.lookupByEmail"]
     assert [c["params"]["email"] for c in lookups] == ["bob@example.com"]
     expected = user_id_for_email("bob@example.com")
@@ -105,7 +107,7 @@ def test_email_tag_is_looked_up(standin: SlackStandIn, world: World) -> None:
 
 def test_slack_tag_wins_over_email(standin: SlackStandIn, world: World) -> None:
     key = world.user("bob", {"Email": "bob@example.com", "slack-user-id": "U0BOB00001"})
-    incident = world.contain(key, notifier(standin, world), user_name="bob")
+    incident = world.contained(key, notifier(standin, world), user_name="bob")
     assert incident.owner_slack_id == "U0BOB00001"
     assert not [c for c in recorded(standin) if c["method"] == "users.lookupByEmail"]
 
@@ -117,7 +119,7 @@ def test_without_a_reachable_owner_the_channel_is_paged(
     standin: SlackStandIn, world: World, tags: dict[str, str]
 ) -> None:
     key = world.user("carol", tags)
-    incident = world.contain(key, notifier(standin, world), user_name="carol")
+    incident = world.contained(key, notifier(standin, world), user_name="carol")
     assert not [c for c in recorded(standin) if c["method"] == "conversations.open"]
     [post] = posts(standin)
     assert post["channel"] == SECURITY
@@ -130,14 +132,16 @@ def test_without_a_reachable_owner_the_channel_is_paged(
 
 def test_channel_names_resolve_to_ids(standin: SlackStandIn, world: World) -> None:
     key = world.user("carol")
-    incident = world.contain(key, notifier(standin, world, security="#security"), user_name="carol")
+    incident = world.contained(
+        key, notifier(standin, world, security="#security"), user_name="carol"
+    )
     assert incident.slack_channel == channel_id_for("security")
 
 
 def test_root_key_pages_the_channel(standin: SlackStandIn, world: World) -> None:
     root = "AKIA" + "ROOT" * 4
     world.home.root_keys.add(root)
-    incident = world.contain(
+    incident = world.contained(
         root, notifier(standin, world), user_name=None, principal_type=PrincipalType.ROOT
     )
     assert incident.status == IncidentStatus.ALERT_ONLY
@@ -149,7 +153,7 @@ def test_root_key_pages_the_channel(standin: SlackStandIn, world: World) -> None
 
 def test_no_secret_value_in_any_recorded_call(standin: SlackStandIn, world: World) -> None:
     key = world.user("alice", {"slack-user-id": "U0ALICE001"})
-    world.contain(key, notifier(standin, world))
+    world.contained(key, notifier(standin, world))
     [stored] = world.secrets.secrets.values()
     everything = json.dumps(recorded(standin))
     assert stored["AccessKeyId"] in everything  # the new key ID is meant to be there
@@ -170,7 +174,7 @@ def test_slack_down_leaves_the_key_inactive_and_a_later_run_delivers_once(
     key = world.user("alice", {"slack-user-id": "U0ALICE001"})
     slack = notifier(standin, world)
     # When the key is contained
-    incident = world.contain(key, slack)
+    incident = world.contained(key, slack)
     # Then containment stands and the notice is pending
     assert world.home.key(key).status == "Inactive"
     assert incident.status == IncidentStatus.CONTAINED
@@ -183,7 +187,7 @@ def test_slack_down_leaves_the_key_inactive_and_a_later_run_delivers_once(
     second = run_reminders(reminder_deps(world, slack))
     assert len(first.delivered) == 1 and second.delivered == []
     # And a redelivery of the original event does not notify again either
-    again = world.contain(key, slack)
+    again = world.contained(key, slack)
     assert again.notification_status == NotificationStatus.SENT
     assert len(posts(standin, dm_channel_for("U0ALICE001"))) == 1
     assert len(posts(standin, SECURITY)) == 1
@@ -193,9 +197,9 @@ def test_redelivery_delivers_a_pending_notice_once(standin: SlackStandIn, world:
     standin.fail_next("chat.postMessage", 500, times=3)
     key = world.user("alice", {"slack-user-id": "U0ALICE001"})
     slack = notifier(standin, world)
-    assert world.contain(key, slack).notification_status == NotificationStatus.PENDING
-    assert world.contain(key, slack).notification_status == NotificationStatus.SENT
-    assert world.contain(key, slack).notification_status == NotificationStatus.SENT
+    assert world.contained(key, slack).notification_status == NotificationStatus.PENDING
+    assert world.contained(key, slack).notification_status == NotificationStatus.SENT
+    assert world.contained(key, slack).notification_status == NotificationStatus.SENT
     assert len(posts(standin, dm_channel_for("U0ALICE001"))) == 1
 
 
@@ -204,7 +208,7 @@ def test_a_short_rate_limit_is_absorbed_by_the_retry_handler(
 ) -> None:
     standin.fail_next("chat.postMessage", 429, times=1, retry_after=0)
     key = world.user("alice", {"slack-user-id": "U0ALICE001"})
-    incident = world.contain(key, notifier(standin, world))
+    incident = world.contained(key, notifier(standin, world))
     assert incident.notification_status == NotificationStatus.SENT
     assert standin.failed_calls() == [{"method": "chat.postMessage", "status": 429}]
 
@@ -223,7 +227,7 @@ def test_security_copy_failing_does_not_repeat_the_dm(standin: SlackStandIn, wor
             return super()._post(channel, message, **extra)
 
     down = SecurityDown(slack.client, world.accounts, security_channel="C0BROKEN01")
-    incident = world.contain(key, down)
+    incident = world.contained(key, down)
     assert incident.notification_status == NotificationStatus.SENT
     assert incident.security_channel_ts is None
     assert len(posts(standin)) == 1
@@ -234,7 +238,7 @@ def test_factory_reads_token_lazily_and_stays_pending_without_one(world: World) 
     settings = Settings(incidents_table="t", slack_security_channel=SECURITY)
     n = DeferredSlackNotifier(settings, world.accounts)
     key = world.user("alice", {"slack-user-id": "U0ALICE001"})
-    incident = world.contain(key, n)
+    incident = world.contained(key, n)
     assert incident.notification_status == NotificationStatus.PENDING
     assert world.home.key(key).status == "Inactive"
 
@@ -264,32 +268,12 @@ def test_responder_handler_notifies_through_the_standin(
     iam = stack.iam()
     iam.create_user(UserName="dana", Tags=[{"Key": "email", "Value": "dana@example.com"}])
     key = iam.create_access_key(UserName="dana")["AccessKey"]["AccessKeyId"]
-    event = {
-        "version": "0",
-        "id": "6f6c1c7a-1111-2222-3333-444455556666",
-        "detail-type": "AWS Health Event",
-        "source": "aws.health",
-        "time": "2026-11-28T12:00:00Z",
-        "region": "us-east-1",
-        "resources": [],
-        "detail": {
-            "eventArn": "arn:aws:health:global::event/RISK/AWS_RISK_CREDENTIALS_EXPOSED/1",
-            "service": "RISK",
-            "eventTypeCode": "AWS_RISK_CREDENTIALS_EXPOSED",
-            "eventTypeCategory": "issue",
-            "startTime": "Sat, 28 Nov 2026 11:58:00 GMT",
-            "affectedAccount": "123456789012",
-            "affectedEntities": [{"entityValue": key}],
-            "eventMetadata": {
-                "publicKey": key,
-                "userName": "dana",
-                "exposedUrl": "https://github.com/example/leak/blob/main/a.py",
-            },
-        },
-    }
+    event = health_event(
+        key, "dana", "123456789012", exposed_url="https://github.com/example/leak/blob/main/a.py"
+    )
     # When the responder handles it
     result = responder.lambda_handler(
-        sqs_event([json.dumps(event)], stack.queue_arn), LambdaContext()
+        sqs_event([json.dumps(event)], stack.queue_arn), lambda_context()
     )
     # Then the key is Inactive and dana got her DM
     assert result == {"batchItemFailures": []}
@@ -334,7 +318,7 @@ def test_reminder_handler_delivers_what_the_responder_could_not(
         }
     )
     # The message is handed back to SQS for redelivery (the notice is pending), key contained.
-    failed = responder.lambda_handler(sqs_event([body], stack.queue_arn), LambdaContext())
+    failed = responder.lambda_handler(sqs_event([body], stack.queue_arn), lambda_context())
     assert len(failed["batchItemFailures"]) == 1
     statuses = {
         k["AccessKeyId"]: k["Status"]
@@ -346,14 +330,14 @@ def test_reminder_handler_delivers_what_the_responder_could_not(
     standin.fail_next("conversations.open", 500, times=0)
     reminder = load_handler("reminder")
     reminder.reminder_for.cache_clear()
-    first = reminder.lambda_handler({"source": "aws.scheduler"}, LambdaContext())
-    second = reminder.lambda_handler({"source": "aws.scheduler"}, LambdaContext())
+    first = reminder.lambda_handler({"source": "aws.scheduler"}, lambda_context())
+    second = reminder.lambda_handler({"source": "aws.scheduler"}, lambda_context())
     # Then erin got exactly one DM, and the security channel one copy
     assert first["delivered"] == 1 and second["delivered"] == 0
     assert len(posts(standin, dm_channel_for("U0ERIN0001"))) == 1
     assert len(posts(standin, SECURITY)) == 1
     # And SQS's redelivery of the original message afterwards sends nothing more
-    again = responder.lambda_handler(sqs_event([body], stack.queue_arn, 2), LambdaContext())
+    again = responder.lambda_handler(sqs_event([body], stack.queue_arn, 2), lambda_context())
     assert again == {"batchItemFailures": []}
     assert len(posts(standin, dm_channel_for("U0ERIN0001"))) == 1
 
@@ -362,6 +346,6 @@ def test_a_long_retry_after_is_not_waited_for(standin: SlackStandIn, world: Worl
     # Slack asks for a minute: better pending (redelivery, reminder) than a Lambda asleep.
     standin.fail_next("conversations.open", 429, times=1, retry_after=60)
     key = world.user("alice", {"slack-user-id": "U0ALICE001"})
-    incident = world.contain(key, notifier(standin, world))
+    incident = world.contained(key, notifier(standin, world))
     assert incident.notification_status == NotificationStatus.PENDING
     assert standin.failed_calls() == [{"method": "conversations.open", "status": 429}]

@@ -22,7 +22,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,6 +33,8 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from leak_sandbox.provisioner import provision
+from leak_sandbox.testkit import events
+from leak_sandbox.testkit.lambda_shapes import sqs_event
 
 pytestmark = pytest.mark.packaging
 
@@ -43,7 +44,6 @@ LAYER_SOURCE = LAYER_DIR / "leak_responder"
 FUNCTIONS = ROOT / "functions"
 HANDLERS = ("responder", "approval", "reminder")
 CONSTRAINTS = ROOT / "constraints.txt"
-EVENT = ROOT / "tests" / "events" / "health_credentials_exposed.json"
 # Local tooling only: none of it may reach the layer or be imported by a handler.
 TOOLING = ("leak_sandbox", "moto", "yaml")
 TOOLING_DISTRIBUTIONS = ("pyyaml", "_yaml")  # PyYAML-*.dist-info, its C extension
@@ -365,29 +365,7 @@ def functions(*names: str) -> dict[str, str]:
 
 def health_event(key_id: str, user: str, queue_arn: str) -> dict[str, Any]:
     """One SQS record carrying AWS Health's credentials-exposed event for ``key_id``."""
-    event: dict[str, Any] = json.loads(EVENT.read_text(encoding="utf-8"))
-    detail = event["detail"]
-    event["account"] = detail["affectedAccount"] = HOME
-    detail["affectedEntities"] = [{"entityValue": key_id}]
-    detail["eventMetadata"].update(publicKey=key_id, userName=user)
-    now = str(int(time.time() * 1000))
-    record = {
-        "messageId": str(uuid.uuid4()),
-        "receiptHandle": uuid.uuid4().hex,
-        "body": json.dumps(event),
-        "attributes": {
-            "ApproximateReceiveCount": "1",
-            "SentTimestamp": now,
-            "SenderId": "AIDAEXAMPLESENDER",
-            "ApproximateFirstReceiveTimestamp": now,
-        },
-        "messageAttributes": {},
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": REGION,
-    }
-    return {"Records": [record]}
+    return sqs_event([json.dumps(events.health_event(key_id, user, HOME))], queue_arn)
 
 
 # -------------------------------------------------------------------------------------- tests

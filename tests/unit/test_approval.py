@@ -25,8 +25,8 @@ from leak_responder.domain.errors import ConflictError, LeakResponderError, Tran
 from leak_responder.domain.incidents import take_lease
 from leak_responder.domain.model import Incident, IncidentStatus
 from leak_responder.domain.tags import iam_tag_value
-from tests.fakes import InMemoryIncidentStore
-from tests.slack_support import APPROVER, OWNER_SLACK, STRANGER, TEAM, World
+from leak_sandbox.testkit.fakes import InMemoryIncidentStore
+from leak_sandbox.testkit.world import APPROVER, OWNER_SLACK, STRANGER, TEAM, World
 
 
 class OwnerNotifier:
@@ -46,7 +46,7 @@ def world() -> World:
 @pytest.fixture
 def contained(world: World) -> Incident:
     key = world.user("alice", {"slack-user-id": OWNER_SLACK})
-    incident = world.contain(key, OwnerNotifier())  # type: ignore[arg-type]
+    incident = world.contained(key, OwnerNotifier())  # type: ignore[arg-type]
     assert incident.status == IncidentStatus.CONTAINED
     assert incident.owner_slack_id == OWNER_SLACK
     world.clock.advance(hours=1)
@@ -465,7 +465,7 @@ def test_deleted_key_cannot_be_reactivated(world: World, contained: Incident) ->
 def test_not_contained_incident_has_nothing_to_delete(world: World) -> None:
     world.home.add_user("carol")
     world.home.root_keys.add(root := "AKIA" + "R" * 16)
-    incident = world.contain(root, user_name=None)
+    incident = world.contained(root, user_name=None)
     assert incident.status == IncidentStatus.ALERT_ONLY
     with pytest.raises(ApprovalRefusedError):
         handle_click(Click(Action.DELETE, incident.incident_id, APPROVER, TEAM), deps(world))

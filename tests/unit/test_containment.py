@@ -29,8 +29,8 @@ from leak_responder.domain.model import (
 )
 from leak_responder.domain.ports import PrincipalRef
 from leak_responder.domain.protection import Policy
-from tests.fakes import InMemoryIncidentStore, fake_key_id
-from tests.worlds import HOME, MEMBER, World, leaked
+from leak_sandbox.testkit.fakes import InMemoryIncidentStore, fake_key_id
+from leak_sandbox.testkit.world import HOME, MEMBER, World, leaked
 
 MUTATING = {"UpdateAccessKey", "CreateAccessKey", "DeleteAccessKey", "TagUser", "PutUserPolicy"}
 

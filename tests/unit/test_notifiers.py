@@ -8,7 +8,7 @@ from leak_responder.adapters.notifiers import DeferredSlackNotifier, NoSlackNoti
 from leak_responder.domain.errors import NotificationError
 from leak_responder.settings import Settings
 from leak_responder.wiring import notifier_for
-from tests.worlds import World, leaked
+from leak_sandbox.testkit.world import World, leaked
 
 
 def test_no_slack_leaves_the_notice_pending_and_refuses_reminders() -> None:

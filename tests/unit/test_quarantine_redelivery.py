@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from leak_responder.domain.containment import expand
 from leak_responder.domain.model import QuarantinedUser
-from tests.worlds import HOME, World, leaked
+from leak_sandbox.testkit.world import HOME, World, leaked
 
 
 def quarantine(world: World, after: timedelta = timedelta(0)) -> QuarantinedUser:

@@ -6,7 +6,7 @@ import secrets
 import pytest
 
 from leak_responder.redact import REDACTED, redact_secrets, safe_url
-from tests.fakes import fake_secret
+from leak_sandbox.testkit.fakes import fake_secret
 
 
 def test_secret_shaped_token_in_text_is_redacted() -> None:

@@ -2,48 +2,15 @@
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import replace
 
 import pytest
 
-from leak_responder.domain.errors import NotificationError
 from leak_responder.domain.model import Incident, IncidentStatus, NotificationStatus, Step, iso
-from leak_responder.domain.ports import NotificationReceipt
 from leak_responder.domain.reminder import ReminderDeps, ReminderPolicy, run_reminders
-from tests.fakes import InMemoryIncidentStore
-from tests.slack_support import OWNER_SLACK, World
-
-
-class FakeSlack:
-    """Records what the reminder asked for; ``down`` makes every call fail like an outage."""
-
-    def __init__(self) -> None:
-        self.notified: list[str] = []
-        self.reminded: list[str] = []
-        self.escalated: list[str] = []
-        self.down = False
-        self.copy_ts: str | None = None
-        self._ts = itertools.count(1)
-
-    def notify(self, incident: Incident) -> NotificationReceipt | None:
-        if self.down:
-            raise NotificationError("slack unavailable")
-        self.notified.append(incident.incident_id)
-        return NotificationReceipt(
-            "D0OWNER", f"1700000000.{next(self._ts):06d}", OWNER_SLACK, "1700000000.999999"
-        )
-
-    def remind(self, incident: Incident, waited_hours: float) -> None:
-        if self.down:
-            raise NotificationError("slack unavailable")
-        self.reminded.append(incident.incident_id)
-
-    def escalate(self, incident: Incident, waited_hours: float) -> str | None:
-        if self.down:
-            raise NotificationError("slack unavailable")
-        self.escalated.append(incident.incident_id)
-        return self.copy_ts
+from leak_sandbox.testkit.fakes import FakeReminderNotifier as FakeSlack
+from leak_sandbox.testkit.fakes import InMemoryIncidentStore
+from leak_sandbox.testkit.world import OWNER_SLACK, World
 
 
 @pytest.fixture
@@ -53,7 +20,7 @@ def world() -> World:
 
 @pytest.fixture
 def slack() -> FakeSlack:
-    return FakeSlack()
+    return FakeSlack(OWNER_SLACK)
 
 
 def deps(
@@ -70,7 +37,7 @@ def deps(
 
 def notified_incident(world: World, slack: FakeSlack) -> Incident:
     key = world.user("alice")
-    incident = world.contain(key, slack)
+    incident = world.contained(key, slack)
     assert incident.notification_status == NotificationStatus.SENT
     slack.notified.clear()
     return incident
@@ -84,7 +51,7 @@ def test_pending_notice_is_delivered_exactly_once(world: World, slack: FakeSlack
     # Given a key contained while Slack was down
     slack.down = True
     key = world.user("alice")
-    incident = world.contain(key, slack)
+    incident = world.contained(key, slack)
     assert incident.notification_status == NotificationStatus.PENDING
     # When the reminder runs while Slack is still down, nothing is lost
     report = run_reminders(deps(world, slack))
@@ -101,7 +68,7 @@ def test_pending_notice_is_delivered_exactly_once(world: World, slack: FakeSlack
     assert (after.slack_channel, after.owner_slack_id) == ("D0OWNER", OWNER_SLACK)
     assert after.security_channel_ts == "1700000000.999999"
     # Nor does a redelivery of the original event
-    world.contain(key, slack)
+    world.contained(key, slack)
     assert slack.notified == [incident.incident_id]
 
 
@@ -167,7 +134,7 @@ def test_closed_incidents_are_left_alone(world: World, slack: FakeSlack) -> None
 
 def test_notice_attempts_are_capped(world: World, slack: FakeSlack) -> None:
     slack.down = True
-    incident = world.contain(world.user("alice"), slack)
+    incident = world.contained(world.user("alice"), slack)
     current = stored(world, incident)
     world.incidents.save(replace(current, notification_attempts=48))
     slack.down = False
@@ -178,7 +145,7 @@ def test_notice_attempts_are_capped(world: World, slack: FakeSlack) -> None:
 
 def test_a_concurrent_writer_wins_and_nothing_is_sent_twice(world: World, slack: FakeSlack) -> None:
     slack.down = True
-    incident = world.contain(world.user("alice"), slack)
+    incident = world.contained(world.user("alice"), slack)
     slack.down = False
 
     class Racing(InMemoryIncidentStore):
@@ -209,7 +176,7 @@ def test_an_unrelated_concurrent_write_does_not_stop_delivery(
     world: World, slack: FakeSlack
 ) -> None:
     slack.down = True
-    incident = world.contain(world.user("alice"), slack)
+    incident = world.contained(world.user("alice"), slack)
     slack.down = False
 
     class Bumping(InMemoryIncidentStore):

@@ -15,21 +15,13 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from leak_responder.domain.containment import ContainmentDeps
 from leak_responder.domain.errors import RejectedMessageError
 from leak_responder.domain.model import LeakedKey, Source
-from leak_responder.domain.protection import Policy
 from leak_responder.responder import Responder
 from leak_responder.sources import SCANNER_ONLY_REASON, normalise
-from tests.fakes import (
-    FakeAccounts,
-    FakeKeyAdmin,
-    FakeSecretStore,
-    FakeSessionLocator,
-    FixedClock,
-    InMemoryIncidentStore,
-    RecordingNotifier,
-)
+from leak_sandbox.testkit import world as kit
+from leak_sandbox.testkit.fakes import RecordingDeadLetters
+from leak_sandbox.testkit.lambda_shapes import sqs_record
 from tests.helpers import event_names, load_event
 
 HOME = "123456789012"
@@ -86,35 +78,18 @@ def test_a_bad_scanner_message_keeps_its_own_reason() -> None:
 # ------------------------------------------------------------------------------ responder
 
 
-class DeadLetterRecorder:
+class World(kit.World):
+    """alice with an active key, in moto's account (the one the sample events name)."""
+
     def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-
-    def send(self, body: str, reason: str, message_id: str, receive_count: int) -> None:
-        self.sent.append((body, reason))
-
-
-class World:
-    def __init__(self) -> None:
-        self.clock = FixedClock()
-        self.iam = FakeKeyAdmin(HOME, self.clock)
-        self.iam.add_user("alice")
-        self.key_id = self.iam.add_key("alice")
-        self.dead_letters = DeadLetterRecorder()
-        self.incidents = InMemoryIncidentStore()
-        self.deps = ContainmentDeps(
-            accounts=FakeAccounts(self.iam),
-            sessions=FakeSessionLocator(),
-            secrets=FakeSecretStore(),
-            incidents=self.incidents,
-            notifier=RecordingNotifier(),
-            clock=self.clock,
-            policy=Policy(),
-        )
+        super().__init__(home_account_id=HOME)
+        self.iam = self.home
+        self.key_id = self.user("alice")
+        self.dead_letters = RecordingDeadLetters()
         self.clock.advance(minutes=5)  # the reports below come after the key was made
 
     def responder(self, scanner_queue_arn: str | None = SCANNER_QUEUE) -> Responder:
-        return Responder(self.deps, self.dead_letters, 5, scanner_queue_arn=scanner_queue_arn)
+        return Responder(self.deps(), self.dead_letters, 5, scanner_queue_arn=scanner_queue_arn)
 
     def quarantine_of_alice(self) -> str:
         event = load_event("cloudtrail_quarantine_v2")
@@ -131,20 +106,7 @@ class World:
     def record(self, body: str, source_arn: str) -> SQSRecord:
         sent = self.clock.now() - timedelta(seconds=1)
         return SQSRecord(
-            {
-                "messageId": "m-1",
-                "receiptHandle": "r-1",
-                "body": body,
-                "attributes": {
-                    "ApproximateReceiveCount": "1",
-                    "SentTimestamp": str(int(sent.timestamp() * 1000)),
-                    "SenderId": "AROAEXAMPLECIROLE:ci",
-                },
-                "messageAttributes": {},
-                "eventSource": "aws:sqs",
-                "eventSourceARN": source_arn,
-                "awsRegion": "us-east-1",
-            }
+            sqs_record(body, source_arn, sent_at=sent, sender_id="AROAEXAMPLECIROLE:ci")
         )
 
     def key_status(self) -> str:

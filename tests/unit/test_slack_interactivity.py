@@ -16,7 +16,7 @@ from leak_responder.adapters.slack.messages import DELETE_ACTION_ID, REACTIVATE_
 from leak_responder.approval_endpoint import read_request
 from leak_responder.domain.approval import Action
 from leak_responder.domain.ports import Secret
-from tests.slack_support import click_payload, form_body, random_signing_secret, sign
+from leak_sandbox.testkit.slack import click_payload, form_body, random_signing_secret, sign
 
 NOW = 1_795_000_000
 

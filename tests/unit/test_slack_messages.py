@@ -18,7 +18,7 @@ from leak_responder.adapters.slack.messages import (
     outcome_message,
 )
 from leak_responder.domain.model import Evidence, Incident, IncidentStatus, PrincipalType, Source
-from tests.slack_support import HOME, World
+from leak_sandbox.testkit.world import HOME, World
 
 CTX = MessageContext(home_account_id=HOME, console_url="https://console.aws.amazon.com")
 
@@ -31,7 +31,7 @@ def world() -> World:
 @pytest.fixture
 def contained(world: World) -> Incident:
     key = world.user("alice")
-    return world.contain(key)
+    return world.contained(key)
 
 
 def text_of(blocks: list[dict[str, Any]]) -> str:
@@ -129,7 +129,7 @@ def test_evidence_cannot_inject_mentions_or_links(world: World) -> None:
         line=3,
         commit="3f2c" * 10,
     )
-    incident = world.contain(key, evidence=evil, source=Source.SCANNER)
+    incident = world.contained(key, evidence=evil, source=Source.SCANNER)
     body = text_of(incident_message(incident, audience=Audience.OWNER, ctx=CTX).blocks)
     assert "<!channel>" not in body
     assert "<https://evil.example" not in body
@@ -139,7 +139,7 @@ def test_evidence_cannot_inject_mentions_or_links(world: World) -> None:
 
 def test_non_http_evidence_url_is_not_a_link(world: World) -> None:
     key = world.user("alice")
-    incident = world.contain(key, evidence=Evidence(url="javascript:alert(1)"))
+    incident = world.contained(key, evidence=Evidence(url="javascript:alert(1)"))
     body = text_of(incident_message(incident, audience=Audience.OWNER, ctx=CTX).blocks)
     assert "<javascript:" not in body
 
@@ -159,7 +159,7 @@ def test_outcome_has_no_buttons(contained: Incident) -> None:
 
 def test_blocks_fit_slack_limits_with_huge_evidence(world: World) -> None:
     key = world.user("alice")
-    incident = world.contain(key, evidence=Evidence(url="https://x.example/" + "a" * 5000))
+    incident = world.contained(key, evidence=Evidence(url="https://x.example/" + "a" * 5000))
     msg = incident_message(incident, audience=Audience.SECURITY, ctx=CTX)
     for block in msg.blocks:
         if block["type"] == "section":

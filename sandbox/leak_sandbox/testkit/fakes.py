@@ -1,7 +1,9 @@
-"""In-memory fakes of the domain's ports, for unit tests (no network, no moto).
+"""In-memory fakes of every port of the domain (``leak_responder.domain.ports``): no network,
+no moto.
 
 They behave like the real services in the ways the domain relies on: IAM's two-key limit,
 NoSuchEntity for unknown keys, DynamoDB's conditional writes (optimistic locking).
+``leak_sandbox.testkit.world.World`` wires them together.
 """
 
 from __future__ import annotations
@@ -304,3 +306,46 @@ class RecordingNotifier:
             raise NotificationError("slack unavailable")
         self.sent.append(incident)
         return NotificationReceipt(channel="D0OWNER", ts=f"1700000000.{next(self._ts):06d}")
+
+
+class FakeReminderNotifier:
+    """Slack as the reminder sees it: records what it was asked for; ``down`` makes every call
+    fail like an outage. Its receipts name ``owner_slack_id`` and a security-channel copy."""
+
+    def __init__(self, owner_slack_id: str | None = None) -> None:
+        self.owner_slack_id = owner_slack_id
+        self.notified: list[str] = []
+        self.reminded: list[str] = []
+        self.escalated: list[str] = []
+        self.down = False
+        self.copy_ts: str | None = None
+        self._ts = itertools.count(1)
+
+    def notify(self, incident: Incident) -> NotificationReceipt | None:
+        if self.down:
+            raise NotificationError("slack unavailable")
+        self.notified.append(incident.incident_id)
+        return NotificationReceipt(
+            "D0OWNER", f"1700000000.{next(self._ts):06d}", self.owner_slack_id, "1700000000.999999"
+        )
+
+    def remind(self, incident: Incident, waited_hours: float) -> None:
+        if self.down:
+            raise NotificationError("slack unavailable")
+        self.reminded.append(incident.incident_id)
+
+    def escalate(self, incident: Incident, waited_hours: float) -> str | None:
+        if self.down:
+            raise NotificationError("slack unavailable")
+        self.escalated.append(incident.incident_id)
+        return self.copy_ts
+
+
+class RecordingDeadLetters:
+    """The dead-letter queue: records each (body, reason) sent to it."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def send(self, body: str, reason: str, message_id: str, receive_count: int) -> None:
+        self.sent.append((body, reason))
