@@ -58,8 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
             # A broken add-on (a half-installed sandbox extra) must never take away `contain`,
             # the command an operator reaches for in an emergency.
             print(
-                f"leak-responder: command {entry.name!r} unavailable "
-                f"({type(exc).__name__}: {exc})",
+                f"leak-responder: command {entry.name!r} unavailable ({type(exc).__name__}: {exc})",
                 file=sys.stderr,
             )
     return parser
