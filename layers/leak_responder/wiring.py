@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 
 from leak_responder.adapters.aws.clients import ClientFactory
@@ -18,7 +17,6 @@ from leak_responder.adapters.aws.cloudtrail import CloudTrailSessionLocator
 from leak_responder.adapters.aws.dlq import DeadLetterQueue
 from leak_responder.adapters.aws.incidents import DynamoIncidentStore
 from leak_responder.adapters.aws.secrets import SecretsManagerStore
-from leak_responder.adapters.aws.slack_secrets import read_slack_secret
 from leak_responder.adapters.aws.sts import StsAccounts
 from leak_responder.adapters.clock import UtcClock
 from leak_responder.adapters.notifiers import DeferredSlackNotifier, NoSlackNotifier
@@ -148,8 +146,11 @@ def build_approval(
     settings: Settings, factory: ClientFactory | None = None, observe: Observer = ignore
 ) -> ApprovalEndpoint:
     """Every AWS client here has short timeouts and at most one retry (Slack's 3 s)."""
-    # Imported here: the endpoint needs slack_sdk, which the responder must not load before the
-    # key is Inactive, and the responder imports this module.
+    # Imported here, not at the top: the responder imports this module too, and must load
+    # neither slack_sdk (the endpoint's) nor Powertools Parameters before its key is Inactive.
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    from leak_responder.adapters.aws.slack_secrets import read_slack_secret
     from leak_responder.approval_endpoint import ApprovalEndpoint, MessageUpdaters
 
     make = factory or ClientFactory(region=settings.region, config=APPROVAL_CLIENT_CONFIG)

@@ -67,12 +67,9 @@ def _settings_config(baseline: Baseline) -> dict[str, Any]:
     else:
         from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 
-        config = {
-            "plugins_used": [
-                {"name": plugin.__name__}
-                for plugin in get_mapping_from_secret_type_to_class().values()
-            ]
-        }
+        # Annotated: mypy infers nothing from detect-secrets' untyped mapping.
+        plugins: list[type] = list(get_mapping_from_secret_type_to_class().values())
+        config = {"plugins_used": [{"name": plugin.__name__} for plugin in plugins]}
     if "filters_used" in config:
         config["filters_used"] = [
             f for f in config["filters_used"] if f.get("path") != VERIFY_FILTER

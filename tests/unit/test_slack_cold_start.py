@@ -1,4 +1,5 @@
-"""slack_sdk must not load before the key is deactivated: the responder imports it lazily."""
+"""slack_sdk and Powertools Parameters must not load before the key is deactivated: the
+responder imports them lazily, when a notice is due (cold-start time is time to contain)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ spec = importlib.util.spec_from_file_location("responder_app", "functions/respon
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 import leak_responder.wiring, leak_responder.domain.containment  # noqa: F401
-print(sorted(m for m in sys.modules if m.split(".")[0] == "slack_sdk"))
+print(sorted(m for m in sys.modules if m.split(".")[0] == "slack_sdk"
+             or m.startswith("aws_lambda_powertools.utilities.parameters")))
 """
 
 
