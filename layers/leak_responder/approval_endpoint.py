@@ -23,6 +23,7 @@ from leak_responder.adapters.slack.interactivity import (
     InvalidRequestError,
     http_response,
     parse_interaction,
+    signature_headers,
     verify_signature,
 )
 from leak_responder.adapters.slack.updater import SlackMessageUpdater
@@ -53,6 +54,14 @@ def read_request(event: Mapping[str, Any]) -> tuple[bytes, Mapping[str, str]]:
     no Slack request has (not text, not base64, not UTF-8, too large)."""
     if not isinstance(event.get("body"), str | None):
         raise InvalidRequestError("request body is not text")
+    # Powertools decodes on any truthy flag (the string "false" too): a Function URL sends a
+    # JSON boolean, and anything else is not its event.
+    if not isinstance(event.get("isBase64Encoded"), bool | None):
+        raise InvalidRequestError("isBase64Encoded is not a boolean")
+    raw_headers = event.get("headers")
+    # Powertools lower-cases header names and would crash on one that is not text.
+    if isinstance(raw_headers, Mapping) and not all(isinstance(k, str) for k in raw_headers):
+        raise InvalidRequestError("request header names are not text")
     request = LambdaFunctionUrlEvent(dict(event))
     try:
         body = (request.decoded_body or "").encode()
@@ -95,6 +104,13 @@ class ApprovalEndpoint:
             body, headers = read_request(event)
         except InvalidRequestError as exc:
             return http_response(400, {"error": str(exc)})
+        try:
+            # Malformed or stale signature headers are refused before the secret is read, so
+            # junk is a 401 even while the secret is unavailable, and costs no AWS call.
+            signature_headers(headers)
+        except BadSignatureError as exc:
+            logger.warning("request refused", extra={"reason": str(exc)})
+            return http_response(401, {"error": "invalid signature"})
         try:
             secret = self.signing_secret()
         except (ConfigurationError, TransientError) as exc:

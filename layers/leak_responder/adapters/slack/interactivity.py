@@ -24,8 +24,8 @@ from leak_responder.domain.ports import Secret
 
 MAX_BODY_BYTES = 64 * 1024
 SIGNATURE_WINDOW_SECONDS = 300
-_TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
-_SIGNATURE = re.compile(r"^v0=[0-9a-f]{64}$")
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
 
 _ACTIONS = {DELETE_ACTION_ID: Action.DELETE, REACTIVATE_ACTION_ID: Action.REACTIVATE}
 
@@ -53,18 +53,27 @@ class _FixedClock(Clock):
         return self._now
 
 
-def verify_signature(
-    body: bytes, headers: Mapping[str, str], signing_secret: Secret, *, now: float | None = None
-) -> None:
-    """Raise BadSignatureError unless Slack signed ``body`` within the last five minutes."""
+def signature_headers(headers: Mapping[str, str], *, now: float | None = None) -> tuple[str, str]:
+    """The timestamp and signature headers, if they are well-formed and inside the 5-minute
+    window; BadSignatureError otherwise. Needs no secret, so junk is refused before any read."""
     timestamp = str(headers.get("x-slack-request-timestamp", ""))
     signature = str(headers.get("x-slack-signature", ""))
     # SignatureVerifier would crash on a non-numeric timestamp; a forged header is a 401.
-    if not _TIMESTAMP.match(timestamp) or not _SIGNATURE.match(signature):
+    # fullmatch: "$" would also accept a trailing newline.
+    if not _TIMESTAMP.fullmatch(timestamp) or not _SIGNATURE.fullmatch(signature):
         raise BadSignatureError("missing or malformed signature headers")
     current = time.time() if now is None else now
     if abs(current - int(timestamp)) > SIGNATURE_WINDOW_SECONDS:
         raise BadSignatureError("request timestamp outside the 5-minute window")
+    return timestamp, signature
+
+
+def verify_signature(
+    body: bytes, headers: Mapping[str, str], signing_secret: Secret, *, now: float | None = None
+) -> None:
+    """Raise BadSignatureError unless Slack signed ``body`` within the last five minutes."""
+    current = time.time() if now is None else now
+    timestamp, signature = signature_headers(headers, now=current)
     verifier = SignatureVerifier(signing_secret.reveal(), clock=_FixedClock(current))
     if not verifier.is_valid(body=body, timestamp=timestamp, signature=signature):
         raise BadSignatureError("signature mismatch")
