@@ -17,7 +17,20 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-EXIT_OK = 0
+EXIT_OK, EXIT_USAGE = 0, 2
+
+# What `leak-responder sandbox` and `demo` need beyond the runtime (pyproject.toml, the sandbox
+# extra); a runtime-only install still lists the commands, so it must say what is missing.
+INSTALL_HINT = "pip install 'leak-responder[sandbox]'"
+
+
+def _missing_extra(command: str, exc: ModuleNotFoundError) -> int:
+    print(
+        f"leak-responder {command}: needs the sandbox extra ({exc.name or exc} is not "
+        f"installed): {INSTALL_HINT}",
+        file=sys.stderr,
+    )
+    return EXIT_USAGE
 
 
 def add_sandbox_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,14 +66,28 @@ def add_demo_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def run_demo_command(args: argparse.Namespace) -> int:
-    from leak_sandbox.demo import run_demo
-
+    try:
+        from leak_sandbox.demo import run_demo
+    except ModuleNotFoundError as exc:
+        return _missing_extra("demo", exc)
     return run_demo(color=not args.no_color and sys.stdout.isatty())
 
 
 def run_sandbox(args: argparse.Namespace) -> int:
-    from leak_sandbox.orchestrator import Sandbox
-    from leak_sandbox.template import find_template
+    try:
+        from leak_sandbox.orchestrator import Sandbox
+        from leak_sandbox.template import TemplateError, find_template
+    except ModuleNotFoundError as exc:
+        return _missing_extra("sandbox", exc)
+    if args.template is not None and not args.template.is_file():
+        raise TemplateError(f"--template names no file: {args.template}")
+    try:
+        # Here, not after the servers are up: a ready file that can never be written.
+        args.ready_file.parent.mkdir(parents=True, exist_ok=True)
+        args.ready_file.unlink(missing_ok=True)
+    except OSError as exc:
+        print(f"leak-responder sandbox: cannot use --ready-file: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"

@@ -106,7 +106,10 @@ def find_template(start: Path | None = None, env: Mapping[str, str] | None = Non
 
 def load_template(path: str | Path) -> dict[str, Any]:
     """The whole template as plain data, intrinsic functions in their long (JSON) form."""
-    text = Path(path).read_text(encoding="utf-8")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TemplateError(f"{path}: cannot read the template: {exc}") from exc
     try:
         data = yaml.load(text, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
