@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from leak_scan.detector import KEY_ID_RE
-from leak_scan.errors import BaselineError
+from leak_scan.errors import BaselineError, MissingExtraError
 from leak_scan.model import Finding
 
 BASELINE_NAME = ".secrets.baseline"
@@ -85,8 +85,16 @@ def scan_with_detect_secrets(
     The files are written under a private temporary root so that detect-secrets' file-based
     filters and transformers see their real relative names.
     """
-    from detect_secrets.core.secrets_collection import SecretsCollection
-    from detect_secrets.settings import get_settings, transient_settings
+    try:
+        from detect_secrets.core.secrets_collection import SecretsCollection
+        from detect_secrets.settings import get_settings, transient_settings
+    except ModuleNotFoundError as exc:
+        # Path and history scans need nothing but leak-scan; the pre-commit mode runs
+        # detect-secrets' own plugins as well.
+        raise MissingExtraError(
+            "--staged runs detect-secrets, which is not installed: "
+            "pip install 'leak-responder[scanner]'"
+        ) from exc
 
     files = list(files)
     if not files:

@@ -21,3 +21,7 @@ class ReportError(LeakScanError):
     def __init__(self, message: str, failed_key_ids: list[str]) -> None:
         super().__init__(message)
         self.failed_key_ids = failed_key_ids
+
+
+class MissingExtraError(LeakScanError):
+    """A mode needs a package that is an optional extra of leak-responder."""

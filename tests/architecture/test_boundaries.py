@@ -5,13 +5,16 @@
   runtime dependencies the layer ships; never the local tooling, moto, PyYAML or the scanner.
 - The handlers import only the standard library and the runtime package.
 
-Every import counts, including those inside functions and under TYPE_CHECKING: a lazy import
-of moto would still fail in Lambda, only later.
+Every import counts, including those inside functions, under TYPE_CHECKING and by name
+(``importlib.import_module``, ``__import__``): a lazy import of moto would still fail in Lambda,
+only later. The standard library is the Lambda runtime's (template.yaml), not the one running
+the tests: a module gone from it would import here and fail there.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +26,36 @@ RUNTIME = ROOT / "layers" / "leak_responder"
 DOMAIN = RUNTIME / "domain"
 HANDLERS = sorted((ROOT / "functions").glob("*/app.py"))
 
-STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
+# Removed from the standard library, by the version that removed them (PEP 594, PEP 632).
+REMOVED_FROM_STDLIB = {
+    (3, 12): {"asynchat", "asyncore", "distutils", "imp", "smtpd"},
+    (3, 13): {
+        "aifc", "audioop", "cgi", "cgitb", "chunk", "crypt", "imghdr", "lib2to3", "mailcap",
+        "msilib", "nis", "nntplib", "ossaudiodev", "pipes", "sndhdr", "spwd", "sunau",
+        "telnetlib", "uu", "xdrlib",
+    },
+}  # fmt: skip
+# Calls that import a module by name; a name that is not a literal cannot be checked at all.
+IMPORT_CALLS = frozenset({"import_module", "__import__", "find_spec"})
+NOT_A_LITERAL = "<a name computed at run time>"
+
+
+def lambda_runtime() -> tuple[int, int]:
+    found = re.findall(r"Runtime:\s*python(\d+)\.(\d+)", (ROOT / "template.yaml").read_text())
+    versions = {(int(major), int(minor)) for major, minor in found}
+    assert len(versions) == 1, f"template.yaml names python runtimes {versions}"
+    return versions.pop()
+
+
+def lambda_stdlib() -> frozenset[str]:
+    runtime = lambda_runtime()
+    gone = set().union(
+        *(names for version, names in REMOVED_FROM_STDLIB.items() if version <= runtime)
+    )
+    return (frozenset(sys.stdlib_module_names) | {"__future__"}) - gone
+
+
+STDLIB = lambda_stdlib()
 # What the layer ships (layers/requirements.txt) plus what the Lambda runtime provides.
 RUNTIME_DEPENDENCIES = frozenset({"boto3", "botocore", "aws_lambda_powertools", "slack_sdk"})
 
@@ -43,6 +75,16 @@ def imports_of(path: Path, package: str) -> Iterator[tuple[int, str]]:
                 yield node.lineno, ".".join([*base, node.module] if node.module else base)
             else:
                 yield node.lineno, node.module or ""
+        elif isinstance(node, ast.Call) and _called(node) in IMPORT_CALLS:
+            arg = node.args[0] if node.args else None
+            name = arg.value if isinstance(arg, ast.Constant) else None
+            yield node.lineno, name if isinstance(name, str) else NOT_A_LITERAL
+
+
+def _called(node: ast.Call) -> str:
+    if isinstance(node.func, ast.Name):
+        return node.func.id
+    return node.func.attr if isinstance(node.func, ast.Attribute) else ""
 
 
 def package_of(path: Path) -> str:
@@ -92,6 +134,14 @@ def test_handlers_import_only_the_runtime_package() -> None:
             "leak_scan",
         ),
         ("from ..adapters.aws import iam\n", "leak_responder.adapters.aws"),
+        ("import importlib\nyaml = importlib.import_module('yaml')\n", "yaml"),
+        ("moto = __import__('moto')\n", "moto"),
+        (
+            "from importlib import import_module\ndef f(n):\n    return import_module(n)\n",
+            NOT_A_LITERAL,
+        ),
+        ("from distutils.util import strtobool\n", "distutils.util"),
+        ("import imp\n", "imp"),
     ],
 )
 def test_the_check_sees_every_kind_of_import(tmp_path: Path, source: str, module: str) -> None:

@@ -210,11 +210,16 @@ def build_layer(layer_dir: Path, artifacts: Path) -> Path:
 
 
 def pinned(name: str) -> str:
+    """The version constraints.txt locks ``name`` at, whatever its spelling (PEP 503)."""
     for line in CONSTRAINTS.read_text(encoding="utf-8").splitlines():
-        match = re.fullmatch(rf"(?i){re.escape(name)}==(\S+)", line.strip())
-        if match:
-            return match.group(1)
+        match = re.fullmatch(r"([A-Za-z0-9_.\-]+)==(\S+)", line.strip())
+        if match and canonical(match.group(1)) == canonical(name):
+            return match.group(2)
     raise AssertionError(f"{name} is not pinned in {CONSTRAINTS}")
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def relative_files(root: Path, pattern: str) -> set[Path]:
@@ -388,6 +393,15 @@ def test_layer_holds_no_local_tooling(layer: Path) -> None:
         if (found := top_level_imports(source) & set(TOOLING))
     }
     assert importers == {}, f"layer modules importing local tooling: {importers}"
+
+
+def test_every_distribution_in_the_layer_is_pinned_at_the_locked_version(layer: Path) -> None:
+    shipped = {}
+    for info in layer.glob("*.dist-info"):
+        name, _, version = info.name.removesuffix(".dist-info").partition("-")
+        shipped[name] = version
+    assert shipped, "the layer holds no distributions"
+    assert {name: pinned(name) for name in shipped} == shipped
 
 
 def test_layer_ships_the_source_package_and_its_fresh_bytecode(layer: Path) -> None:

@@ -232,6 +232,25 @@ def test_history_chunking_keeps_lines_and_commits(
     assert {f.key_id: (f.commit, f.path, f.line) for f in found} == expected
 
 
+def test_staged_mode_without_the_scanner_extra_names_what_to_install(
+    git_repo: Callable[..., str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    repo: Path = git_repo.path  # type: ignore[attr-defined]
+    (repo / "k.py").write_text(f"key = '{make_key()}'\n")
+    git_repo("add", "k.py")
+    monkeypatch.chdir(repo)
+    # As if detect-secrets were not installed: every import of it fails.
+    for name in [m for m in sys.modules if m.split(".")[0] == "detect_secrets"] + [
+        "detect_secrets"
+    ]:
+        monkeypatch.setitem(sys.modules, name, None)
+    code, _, err = run(["--staged"], capsys)
+    assert code == 2
+    assert "pip install 'leak-responder[scanner]'" in err
+
+
 def test_staged_mode_scans_the_index_with_detect_secrets(
     git_repo: Callable[..., str],
     capsys: pytest.CaptureFixture[str],
