@@ -11,11 +11,17 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities import parameters
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from leak_sandbox.provisioner import Provisioned, provision
+from leak_sandbox.slack_standin import SlackStandIn
+from leak_sandbox.testkit.fakes import fake_secret
+from leak_sandbox.testkit.slack import random_signing_secret
+from leak_sandbox.testkit.world import APPROVER, TEAM
+from tests.handlers import load_handler
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -154,3 +160,54 @@ def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Stack:
         env=env,
         provisioned=provisioned,
     )
+
+
+# ------------------------------------------------------------------- Slack, for the handlers
+
+SECURITY = "C0SECURITY1"
+SIGNING_SECRET_NAME = "slack/signing-secret"
+BOT_TOKEN_SECRET_NAME = "slack/bot-token"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_parameter_caches() -> Iterator[None]:
+    # Powertools caches secrets per process: one test's Slack secret must not leak into the next.
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+    yield
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+
+
+@pytest.fixture
+def standin() -> Iterator[SlackStandIn]:
+    with SlackStandIn(team_id=TEAM) as server:
+        yield server
+
+
+@pytest.fixture
+def signing_secret(stack: Stack, standin: SlackStandIn, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Slack credentials in (moto's) Secrets Manager, and the functions' environment, as an
+    operator leaves them after deploying."""
+    secret = random_signing_secret()
+    sm = boto3.client("secretsmanager", region_name=REGION)
+    sm.create_secret(Name=SIGNING_SECRET_NAME, SecretString=secret)
+    sm.create_secret(Name=BOT_TOKEN_SECRET_NAME, SecretString="xoxb-" + fake_secret())
+    env = {
+        "SLACK_SIGNING_SECRET_SECRET": SIGNING_SECRET_NAME,
+        "SLACK_BOT_TOKEN_SECRET": BOT_TOKEN_SECRET_NAME,
+        "SLACK_API_URL": standin.api_url,
+        "SLACK_SECURITY_CHANNEL": SECURITY,
+        "SLACK_TEAM_ID": TEAM,
+        "APPROVERS": f"{APPROVER},U0SECURITY2",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+    return secret
+
+
+@pytest.fixture
+def approval() -> Any:
+    """The approval handler module, its endpoint rebuilt from this test's environment."""
+    module = load_handler("approval")
+    module.endpoint_for.cache_clear()
+    return module

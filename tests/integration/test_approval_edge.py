@@ -9,68 +9,23 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from boto3.dynamodb.types import TypeDeserializer
 
 from leak_responder.adapters.slack.messages import DELETE_ACTION_ID
-from leak_sandbox.slack_standin import SlackStandIn
 from leak_sandbox.testkit.events import health_event
-from leak_sandbox.testkit.fakes import fake_secret
 from leak_sandbox.testkit.lambda_shapes import lambda_context, sqs_event
 from leak_sandbox.testkit.slack import (
     click_payload,
     form_body,
     function_url_event,
-    random_signing_secret,
 )
-from leak_sandbox.testkit.world import OWNER_SLACK, TEAM
+from leak_sandbox.testkit.world import OWNER_SLACK
 from tests.handlers import load_handler
-from tests.integration.conftest import HOME, REGION, Stack
-
-SIGNING_SECRET_NAME = "slack/signing-secret"
-
-
-@pytest.fixture
-def standin() -> Iterator[SlackStandIn]:
-    with SlackStandIn(team_id=TEAM) as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches() -> Iterator[None]:
-    parameters.clear_caches()  # type: ignore[no-untyped-call]
-    yield
-    parameters.clear_caches()  # type: ignore[no-untyped-call]
-
-
-@pytest.fixture
-def signing_secret(stack: Stack, standin: SlackStandIn, monkeypatch: pytest.MonkeyPatch) -> str:
-    secret = random_signing_secret()
-    sm = boto3.client("secretsmanager", region_name=REGION)
-    sm.create_secret(Name=SIGNING_SECRET_NAME, SecretString=secret)
-    sm.create_secret(Name="slack/bot-token", SecretString="xoxb-" + fake_secret())
-    env = {
-        "SLACK_SIGNING_SECRET_SECRET": SIGNING_SECRET_NAME,
-        "SLACK_BOT_TOKEN_SECRET": "slack/bot-token",
-        "SLACK_API_URL": standin.api_url,
-        "SLACK_SECURITY_CHANNEL": "C0SECURITY1",
-        "SLACK_TEAM_ID": TEAM,
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return secret
-
-
-@pytest.fixture
-def approval() -> Any:
-    module = load_handler("approval")
-    module.endpoint_for.cache_clear()
-    return module
+from tests.integration.conftest import HOME, REGION, SIGNING_SECRET_NAME, Stack
 
 
 @pytest.fixture

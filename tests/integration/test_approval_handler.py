@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from boto3.dynamodb.types import TypeDeserializer
 
 from leak_responder.adapters.slack.messages import DELETE_ACTION_ID, REACTIVATE_ACTION_ID
 from leak_sandbox.slack_standin import SlackStandIn, dm_channel_for
 from leak_sandbox.testkit.events import health_event
-from leak_sandbox.testkit.fakes import fake_secret
 from leak_sandbox.testkit.lambda_shapes import lambda_context, sqs_event
 from leak_sandbox.testkit.slack import (
     click_payload,
@@ -28,52 +25,9 @@ from leak_sandbox.testkit.slack import (
     function_url_event,
     random_signing_secret,
 )
-from leak_sandbox.testkit.world import APPROVER, OWNER_SLACK, STRANGER, TEAM
+from leak_sandbox.testkit.world import APPROVER, OWNER_SLACK, STRANGER
 from tests.handlers import load_handler
-from tests.integration.conftest import HOME, REGION, Stack
-
-SECURITY = "C0SECURITY1"
-
-
-@pytest.fixture
-def standin() -> Iterator[SlackStandIn]:
-    with SlackStandIn(team_id=TEAM) as server:
-        yield server
-
-
-@pytest.fixture
-def signing_secret(stack: Stack, standin: SlackStandIn, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Slack credentials in (moto's) Secrets Manager, and the functions' environment."""
-    secret = random_signing_secret()
-    sm = boto3.client("secretsmanager", region_name=REGION)
-    sm.create_secret(Name="slack/signing-secret", SecretString=secret)
-    sm.create_secret(Name="slack/bot-token", SecretString="xoxb-" + fake_secret())
-    env = {
-        "SLACK_SIGNING_SECRET_SECRET": "slack/signing-secret",
-        "SLACK_BOT_TOKEN_SECRET": "slack/bot-token",
-        "SLACK_API_URL": standin.api_url,
-        "SLACK_SECURITY_CHANNEL": SECURITY,
-        "SLACK_TEAM_ID": TEAM,
-        "APPROVERS": f"{APPROVER},U0SECURITY2",
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    parameters.clear_caches()  # type: ignore[no-untyped-call]
-    return secret
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches() -> Iterator[None]:
-    parameters.clear_caches()  # type: ignore[no-untyped-call]
-    yield
-    parameters.clear_caches()  # type: ignore[no-untyped-call]
-
-
-@pytest.fixture
-def approval() -> Any:
-    module = load_handler("approval")
-    module.endpoint_for.cache_clear()
-    return module
+from tests.integration.conftest import HOME, REGION, SECURITY, Stack
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,19 +31,6 @@ from tests.integration.conftest import HOME, REGION, Stack
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN_SECRET = "slack/bot-token"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches() -> Iterator[None]:
-    parameters.clear_caches()  # type: ignore[no-untyped-call]
-    yield
-    parameters.clear_caches()  # type: ignore[no-untyped-call]
-
-
-@pytest.fixture
-def standin() -> Iterator[SlackStandIn]:
-    with SlackStandIn(team_id=TEAM) as server:
-        yield server
 
 
 @pytest.fixture
