@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets as _random
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -29,7 +30,9 @@ from leak_responder.domain.errors import (
 )
 from leak_responder.domain.incidents import (
     MAX_WRITE_ATTEMPTS,
+    Pause,
     deliver_notice,
+    record_done_outside,
     released,
     take_lease,
     update_incident,
@@ -84,6 +87,8 @@ class ContainmentDeps:
     clock: Clock
     policy: Policy = field(default_factory=Policy)
     observe: Observer = ignore
+    # How a write that records a change already made in IAM or Slack waits between tries.
+    pause: Pause = time.sleep
 
 
 @dataclass(frozen=True)
@@ -361,9 +366,18 @@ class _Containment:
         except KeyLimitError:
             return self._no_replacement(incident, limit, quarantined)
         self._observe("replacement created", new_key_id=new_key.key_id)
-        incident = self._update(
-            incident, lambda i: replace(i, new_key_id=new_key.key_id, quarantined=quarantined)
-        )
+        try:
+            incident = self._record_outside(
+                incident, lambda i: replace(i, new_key_id=new_key.key_id, quarantined=quarantined)
+            )
+        except TransientError:
+            # Nothing records this key and nobody has its secret: delete it while this worker
+            # still knows its ID, or it stays Active and the redelivery finds the user at two
+            # keys with no replacement to give.
+            with contextlib.suppress(LeakResponderError):
+                admin.delete_key(user, new_key.key_id)
+            self._observe("unrecorded replacement deleted", orphan_key_id=new_key.key_id)
+            raise
         # Tagged at once, so a quarantine event for this user never mistakes it for the leak.
         tag = {new_key.key_id: replacement_tag(incident.key_id, incident.incident_id)}
         note = self._best_effort("replacement not tagged", lambda: admin.tag_user(user, tag))
@@ -371,7 +385,7 @@ class _Containment:
         stored = self.deps.secrets.store(incident.account_id, owner, new_key, incident.incident_id)
         self._observe("secret stored", secret_name=stored.name)
         stamp = iso(self.deps.clock.now())
-        return self._update(
+        return self._record_outside(
             incident,
             lambda i: replace(
                 released(i, "replace"),
@@ -429,7 +443,11 @@ class _Containment:
         if incident.done(Step.NOTIFIED):
             return incident
         delivery = deliver_notice(
-            incident, self.deps.incidents, self.deps.notifier, self.deps.clock.now()
+            incident,
+            self.deps.incidents,
+            self.deps.notifier,
+            self.deps.clock.now(),
+            self.deps.pause,
         )
         if delivery.failed:
             self.notification_failed = True
@@ -592,6 +610,16 @@ class _Containment:
     ) -> Incident:
         try:
             return update_incident(self.deps.incidents, incident, change)
+        except ConflictError as exc:
+            raise TransientError(str(exc)) from exc
+
+    def _record_outside(
+        self, incident: Incident, change: Callable[[Incident], Incident | None]
+    ) -> Incident:
+        """``_update`` for what IAM already holds (a new key, its stored secret): tried again
+        through throttling before the caller gives up on it."""
+        try:
+            return record_done_outside(self.deps.incidents, incident, change, self.deps.pause)
         except ConflictError as exc:
             raise TransientError(str(exc)) from exc
 

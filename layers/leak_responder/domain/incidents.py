@@ -10,11 +10,12 @@ same notice twice.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from leak_responder.domain.errors import ConflictError, NotificationError
+from leak_responder.domain.errors import ConflictError, NotificationError, TransientError
 from leak_responder.domain.model import Incident, NotificationStatus, Step, iso, parse_iso
 from leak_responder.domain.ports import IncidentStore, Notifier
 
@@ -48,6 +49,31 @@ def update_incident(
                 return current
             current = reloaded
     raise ConflictError(f"incident {incident.pk} is contended")
+
+
+# Back-off between tries of a write that records something already done outside (a key created,
+# a message posted): about 4 s in all, well inside the responder's timeout, and longer than a
+# DynamoDB throttling burst usually lasts.
+PATIENT_DELAYS = (0.25, 0.5, 1.0, 2.0)
+Pause = Callable[[float], None]
+
+
+def record_done_outside(
+    store: IncidentStore, incident: Incident, change: Change, pause: Pause = time.sleep
+) -> Incident:
+    """``update_incident``, tried again through transient store errors (throttling, a timeout).
+
+    For the writes that record what already happened in IAM or Slack. Losing one of those
+    because the table was briefly throttled costs more than the wait: an Active key with no
+    secret anywhere, or a second copy of a notice once the lease has expired. TransientError
+    (or ConflictError) only after the last try.
+    """
+    for delay in PATIENT_DELAYS:
+        try:
+            return update_incident(store, incident, change)
+        except TransientError:
+            pause(delay)
+    return update_incident(store, incident, change)
 
 
 @dataclass(frozen=True)
@@ -110,9 +136,17 @@ class Delivery:
 
 
 def deliver_notice(
-    incident: Incident, store: IncidentStore, notifier: Notifier, now: datetime
+    incident: Incident,
+    store: IncidentStore,
+    notifier: Notifier,
+    now: datetime,
+    pause: Pause = time.sleep,
 ) -> Delivery:
-    """Lease the notice with a conditional write, send it, record the outcome."""
+    """Lease the notice with a conditional write, send it, record the outcome.
+
+    The outcome is recorded patiently (``record_done_outside``): once Slack has answered, a
+    write lost to throttling would let the lease expire and the next delivery post it again.
+    """
     # Pending and counted from the claim on: if this sender dies mid-send, the reminder still
     # sees a pending notice, and attempts that kill the process still count toward the cap.
     held = take_lease(
@@ -152,5 +186,5 @@ def deliver_notice(
             security_channel_ts=receipt.security_channel_ts,
         )
 
-    recorded = update_incident(store, held.incident, record)
+    recorded = record_done_outside(store, held.incident, record, pause)
     return Delivery(recorded, sent=receipt is not None, failed=failed)
