@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 
 import pytest
 
@@ -233,3 +234,102 @@ def test_query_string_tokens_are_redacted(url: str) -> None:
 def test_secret_present_flags_survive_field_redaction() -> None:
     body = json.dumps({"key_id": "AKIA" + "B" * 16, "secret_present": True})
     assert json.loads(redact_secrets(body))["secret_present"] is True
+
+
+# --- bodies nested deeper than Python's stack --------------------------------------------
+
+
+def _nested(depth: int, kind: str, leaf: str) -> str:
+    if kind == "list":
+        return "[" * depth + leaf + "]" * depth
+    return '{"a":' * depth + leaf + "}" * depth
+
+
+@pytest.mark.parametrize("kind", ["list", "object"])
+@pytest.mark.parametrize("depth", [500, 990, 5_000])
+def test_deeply_nested_json_is_redacted_not_a_recursion_error(depth: int, kind: str) -> None:
+    # Given a body nested as deep as the normaliser refuses (5,000 levels is 10,000 brackets)
+    secret = fake_secret()
+    body = _nested(depth, kind, json.dumps(secret))
+
+    # When redacted for the dead-letter queue, Then it is, with no RecursionError
+    scrubbed = redact_secrets(body)
+    assert secret not in scrubbed
+    assert REDACTED in scrubbed
+
+
+@pytest.mark.parametrize("depth", [500, 5_000])
+def test_deeply_nested_secret_named_fields_are_redacted_too(depth: int) -> None:
+    body = _nested(depth, "object", '{"password": "short-one", "token": 12345, "ok": "kept"}')
+    scrubbed = redact_secrets(body)
+    assert "short-one" not in scrubbed
+    assert "12345" not in scrubbed
+    assert '"kept"' in scrubbed
+
+
+def test_secret_shaped_json_keys_are_redacted() -> None:
+    secret = fake_secret()
+    assert secret not in redact_secrets(json.dumps({"evidence": {secret: 1}}))
+
+
+# --- userinfo with "/" in the password ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("https://user:pa/ss@host/path", "https://host/path", id="brief"),
+        pytest.param(
+            "https://AKIA" + "Q" * 16 + ":" + "wJal/K7MD" * 4 + "EXAM@h.example.com/x",
+            "https://h.example.com/x",
+            id="aws-secret-as-password",
+        ),
+        pytest.param("https://u:a/b:c/d@host.example.com", "https://host.example.com", id="colons"),
+        pytest.param("https://u:a/b@c@host/p", "https://host/p", id="slash-then-at"),
+        pytest.param(
+            "https://u:a/b@host/users/@someone", "https://host/users/@someone", id="at-in-path"
+        ),
+        pytest.param(
+            "git clone https://ci:x/y@git.example.com/a.git",
+            "git clone https://git.example.com/a.git",
+            id="in-text",
+        ),
+    ],
+)
+def test_safe_url_strips_userinfo_with_a_slash_in_the_password(text: str, expected: str) -> None:
+    assert safe_url(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "https://example.com:8443/users/@someone",
+        "https://example.com:8443/a/b@c",
+        "https://example.com/a:b/c@d",
+        "https://example.com/users/@someone:1/x@y",
+        "see https://example.com:443 and me@example.com",
+        "https://[::1]:8080/p/@x",
+        "http://localhost:3000/api/v1/users/@me",
+    ],
+)
+def test_the_slash_rule_does_not_eat_ports_or_ordinary_paths(text: str) -> None:
+    assert safe_url(text) == text
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [
+        pytest.param("://a:", id="scheme-user-colon"),
+        pytest.param("://a:b/", id="scheme-user-password-slash"),
+        pytest.param("://:/", id="empty-user"),
+        pytest.param("a:/b", id="no-scheme"),
+        pytest.param("://a:b/c:", id="colon-after-slash"),
+    ],
+)
+def test_safe_url_stays_linear_on_256_kib_of_hostile_input(unit: str) -> None:
+    # A backtracking or overlapping scan takes minutes on this; a linear one milliseconds.
+    hostile = unit * (256 * 1024 // len(unit))
+    started = time.perf_counter()
+    safe_url(hostile)
+    safe_url(hostile + "@host")
+    assert time.perf_counter() - started < 2.0
