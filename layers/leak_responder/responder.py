@@ -30,7 +30,7 @@ from leak_responder.domain.errors import RejectedMessageError, TransientError
 from leak_responder.domain.model import IncidentStatus
 from leak_responder.domain.ports import DeadLetters
 from leak_responder.observability import logger, metrics
-from leak_responder.redact import redact_secrets
+from leak_responder.redact import redact_reason
 from leak_responder.sources import normalise
 
 
@@ -99,7 +99,7 @@ class Responder:
             # retrying cannot help either.
             self._dead_letter(record, exc.reason, receive_count, rejected=True)
         except Exception as exc:
-            reason = redact_secrets(f"{type(exc).__name__}: {exc}")
+            reason = redact_reason(f"{type(exc).__name__}: {exc}")
             if last_try:
                 self._dead_letter(
                     record, f"gave up after {receive_count} receives: {reason}", receive_count
@@ -145,6 +145,9 @@ class Responder:
     def _dead_letter(
         self, record: SQSRecord, reason: str, receive_count: int, *, rejected: bool = False
     ) -> None:
+        # Every reason leaves through here, to the DLQ and the log: whatever a normaliser or an
+        # exception quoted, no secret goes with it.
+        reason = redact_reason(reason) or "no reason given"
         # If the DLQ itself fails, this raises and the message is retried: never dropped.
         self.dead_letters.send(record.body or "", reason, record.message_id, receive_count)
         metrics.add_metric(

@@ -22,7 +22,7 @@ from leak_responder.domain.model import (
     PrincipalType,
     Report,
 )
-from leak_responder.redact import safe_url
+from leak_responder.redact import redact_reason, safe_url
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,12 @@ _EXCESS_FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
 def preview(value: object, limit: int = PREVIEW_CHARS) -> str:
-    """A short printable rendering of an untrusted value, for a rejection reason."""
+    """A short printable rendering of an untrusted value, for a rejection reason: never a run
+    that could hold a secret key, nor a URL's credentials (``redact_reason``)."""
     if isinstance(value, str):
-        text = safe_url(value)
+        # Redacted whole, then cut: a cut first could leave most of a secret that the run
+        # around it would have marked, or split a URL's userinfo from the "@" that marks it.
+        text = redact_reason(value)
         text = text if len(text) <= limit else text[:limit] + "…"
         return repr(text)  # repr escapes newlines and control characters
     if value is None:
