@@ -208,7 +208,10 @@ class FakeKeyAdmin:
             if principal.kind == "user"
             else self.roles.setdefault(principal.name, {})
         )
-        target["leak-responder-revoke-older-sessions"] = issued_before.isoformat()
+        # As IamKeyAdmin does: an older incident resumed late never moves the cutoff back.
+        recorded = target.get("leak-responder-revoke-older-sessions")
+        if recorded is None or datetime.fromisoformat(recorded) < issued_before:
+            target["leak-responder-revoke-older-sessions"] = issued_before.isoformat()
 
 
 class FakeAccounts:

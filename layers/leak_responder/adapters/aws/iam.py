@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from leak_responder.adapters.aws.errors import error_code, translate, translated
 from leak_responder.domain.errors import KeyLimitError
-from leak_responder.domain.model import iso
 from leak_responder.domain.ports import (
     AccessKeyInfo,
     KeyUsage,
@@ -34,7 +33,10 @@ CONTAINMENT_PERMISSIONS: tuple[str, ...] = (
     # crash before it was stored (never delivered, never used). See domain/containment.py.
     "iam:DeleteAccessKey",
     "iam:ListAttachedUserPolicies",
+    # The revoke policy's cutoff only ever moves later: read the one there before writing.
+    "iam:GetUserPolicy",
     "iam:PutUserPolicy",
+    "iam:GetRolePolicy",
     "iam:PutRolePolicy",
     "iam:TagUser",
     # Exact ARNs, paths included: for the replacement secret's resource policy, and for
@@ -58,12 +60,25 @@ REVOKE_POLICY_NAME = "leak-responder-revoke-older-sessions"
 ROOT_USER_NAMES = frozenset({"root", "<root_account>"})
 
 
+def revoke_cutoff(issued_before: datetime) -> datetime:
+    """The cutoff IAM is given for ``issued_before``: UTC, whole seconds, rounded up.
+
+    Up, never down: a cutoff earlier than the deactivation would spare a session the leaked key
+    minted in that last second.
+    """
+    utc = issued_before.astimezone(UTC)
+    whole = utc.replace(microsecond=0)
+    return whole if whole == utc else whole + timedelta(seconds=1)
+
+
 def revoke_policy_document(issued_before: datetime) -> str:
     """Deny everything to sessions issued before the cutoff: the console's "Revoke sessions".
 
-    Long-term keys carry no aws:TokenIssueTime, so the policy leaves them, and the
-    replacement key, untouched.
+    The cutoff is written as the console's AWSRevokeOlderSessions writes it
+    (``2014-05-07T23:47:00Z``). Long-term keys carry no aws:TokenIssueTime, so the policy leaves
+    them, and the replacement key, untouched.
     """
+    cutoff = revoke_cutoff(issued_before).strftime("%Y-%m-%dT%H:%M:%SZ")
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -73,11 +88,63 @@ def revoke_policy_document(issued_before: datetime) -> str:
                     "Effect": "Deny",
                     "Action": "*",
                     "Resource": "*",
-                    "Condition": {"DateLessThan": {"aws:TokenIssueTime": iso(issued_before)}},
+                    "Condition": {"DateLessThan": {"aws:TokenIssueTime": cutoff}},
                 }
             ],
         }
     )
+
+
+def _statement_cutoff(statement: object) -> datetime | None:
+    """The cutoff of one deny-all-older-sessions statement, None for any other statement."""
+    if not isinstance(statement, dict):
+        return None
+    if set(statement) - {"Sid"} != {"Effect", "Action", "Resource", "Condition"}:
+        return None
+    if statement["Effect"] != "Deny" or statement["Action"] not in ("*", ["*"]):
+        return None
+    if statement["Resource"] not in ("*", ["*"]):
+        return None
+    condition = statement["Condition"]
+    if not isinstance(condition, dict) or set(condition) != {"DateLessThan"}:
+        return None
+    keys = condition["DateLessThan"]
+    if not isinstance(keys, dict) or set(keys) != {"aws:TokenIssueTime"}:
+        return None
+    value = keys["aws:TokenIssueTime"]
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def existing_cutoff(document: object) -> tuple[datetime | None, bool]:
+    """The latest cutoff a revoke policy already holds, and whether the document is ours alone.
+
+    ``document`` is GetUserPolicy's PolicyDocument: botocore gives a dict, or the raw text when
+    it is not JSON. Anything but a single deny-all-older-sessions statement is not ours (a hand
+    edit, another tool's statement, a value IAM would not read as a date) and is replaced; a
+    cutoff found beside other statements still counts, so replacing never weakens it.
+    """
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except ValueError:
+            return None, False
+    if not isinstance(document, dict):
+        return None, False
+    statements = document.get("Statement")
+    if isinstance(statements, dict):
+        statements = [statements]  # the console writes a single statement as an object
+    if not isinstance(statements, list):
+        return None, False
+    cutoffs = [c for c in map(_statement_cutoff, statements) if c is not None]
+    return (max(cutoffs) if cutoffs else None), len(statements) == len(cutoffs) == 1
 
 
 class IamKeyAdmin:
@@ -167,7 +234,14 @@ class IamKeyAdmin:
             return str(self._iam.get_user(UserName=name)["User"]["Arn"])
 
     def revoke_sessions(self, principal: PrincipalRef, issued_before: datetime) -> None:
-        document = revoke_policy_document(issued_before)
+        # One policy name per principal: an older incident resumed late must not replace the
+        # cutoff a later one wrote with its own, earlier one. IAM has no conditional write, so
+        # only writers racing within the same moment can still undo each other.
+        wanted = revoke_cutoff(issued_before)
+        found, ours = existing_cutoff(self._revoke_policy(principal))
+        if ours and found is not None and found >= wanted:
+            return
+        document = revoke_policy_document(max(wanted, found or wanted))
         if principal.kind == "role":
             with translated("iam:PutRolePolicy"):
                 self._iam.put_role_policy(
@@ -182,3 +256,24 @@ class IamKeyAdmin:
                     PolicyName=REVOKE_POLICY_NAME,
                     PolicyDocument=document,
                 )
+
+    def _revoke_policy(self, principal: PrincipalRef) -> object:
+        """The revoke policy's document as IAM holds it, None when there is none."""
+        what = "iam:GetRolePolicy" if principal.kind == "role" else "iam:GetUserPolicy"
+        try:
+            if principal.kind == "role":
+                response = self._iam.get_role_policy(
+                    RoleName=principal.name, PolicyName=REVOKE_POLICY_NAME
+                )
+            else:
+                response = self._iam.get_user_policy(
+                    UserName=principal.name, PolicyName=REVOKE_POLICY_NAME
+                )
+        except ClientError as exc:
+            if error_code(exc) == "NoSuchEntity":
+                # No policy yet, or no such principal: the write that follows tells which.
+                return None
+            raise translate(exc, what) from exc
+        except BotoCoreError as exc:
+            raise translate(exc, what) from exc
+        return response.get("PolicyDocument")
