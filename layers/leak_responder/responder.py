@@ -4,6 +4,8 @@ Failure policy, so that nothing is lost and nothing loops:
 - a message that can never succeed (unparseable, unknown source or schema, bad key ID, or
   anything but a scanner finding on the scanner queue) goes straight to the DLQ with a
   ``reason`` attribute and is acknowledged;
+- so does a message a normaliser fails on otherwise (a bug: reading it again fails the same
+  way), with the error and the line that raised it;
 - anything else that fails is retried through ``batchItemFailures``; on the queue's last
   receive it goes to the DLQ with the reason instead of being redriven without one;
 - a notice that failed (Slack down, rate limited) is retried with the message until the last
@@ -12,7 +14,9 @@ Failure policy, so that nothing is lost and nothing loops:
 
 from __future__ import annotations
 
+import traceback
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -83,6 +87,12 @@ class Responder:
             )
         except RejectedMessageError as exc:
             self._dead_letter(record, exc.reason, receive_count, rejected=True)
+            return
+        except Exception as exc:
+            # A normaliser that fails otherwise has a bug, and reading the same body again
+            # fails the same way: straight to the DLQ with what failed and where, instead of
+            # burning every retry and reaching the DLQ through redrive without a reason.
+            self._dead_letter(record, f"not read: {_failure(exc)}", receive_count)
             return
         try:
             pending = False
@@ -163,6 +173,13 @@ class Responder:
                 "event_source_arn": record.get("eventSourceARN"),
             },
         )
+
+
+def _failure(exc: BaseException) -> str:
+    """The exception's type, text and the line that raised it, for a reason."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"{type(exc).__name__}{where}: {exc}"
 
 
 def _sent_at(record: SQSRecord) -> datetime | None:

@@ -187,3 +187,26 @@ def test_text_sqs_refuses_in_a_body_or_a_reason_is_replaced(receive_count: int) 
     stage.receive("\x00\x01\ufffe", receive_count)
     assert len(stage.sqs.sent) == 2
     assert stage.sqs.refused == []
+
+
+# --- a normaliser that fails -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("receive_count", [1, MAX_RECEIVES])
+def test_a_normaliser_that_crashes_dead_letters_the_message_at_once(
+    receive_count: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a normaliser with a bug (found by the fuzz: `value in frozenset` on a list)
+    def crashing(*_args: object, **_kwargs: object) -> NoReturn:
+        raise TypeError("unhashable type: 'list'")
+
+    monkeypatch.setattr("leak_responder.responder.normalise", crashing)
+    stage = Stage()
+
+    # When a message reaches it, Then nothing escapes: the message is dead-lettered once,
+    # with what failed and where, since reading it again would fail the same way
+    stage.receive(json.dumps(load_event("securityhub_access_key")), receive_count)
+    (message,) = stage.sqs.sent
+    assert message.reason
+    assert message.reason.startswith("not read: TypeError at test_responder_dead_letters.py:")
+    assert stage.world.incidents.items == {}
