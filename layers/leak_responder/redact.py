@@ -13,7 +13,9 @@ from typing import Any
 
 # An AWS secret access key is 40 characters of [A-Za-z0-9/+]; nothing we keep needs such a
 # token intact. `=` is not one of them: it bounds the secret in `aws_secret_access_key=...`.
-_SECRET_LIKE = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])")
+# A scheme's "://" bounds one too: a secret that starts with "/", as a URL's user, would
+# otherwise run into the scheme's slashes and look longer than a secret.
+_SECRET_LIKE = re.compile(r"(?:(?<![A-Za-z0-9/+])|(?<=://))[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])")
 _HEX = re.compile(r"^[0-9a-f]{40}$")
 # Field names whose values are credentials whatever they look like.
 _SECRET_FIELD = re.compile(r"secret|password|passwd|token|credential", re.IGNORECASE)
@@ -35,7 +37,7 @@ def _copy(node: Any) -> Any:
     if isinstance(node, list):
         return []
     if isinstance(node, str):
-        return _scrub_text(node)
+        return redact_text(node)
     return node
 
 
@@ -52,7 +54,7 @@ def _walk(root: Any) -> Any:
                 secret = _SECRET_FIELD.search(str(k)) and v and not isinstance(v, bool)
                 child = REDACTED if secret else _copy(v)
                 # A key is untrusted text too: a secret may be the name of a field.
-                copy[_scrub_text(k) if isinstance(k, str) else k] = child
+                copy[redact_text(k) if isinstance(k, str) else k] = child
                 if not secret and isinstance(v, dict | list):
                     pending.append((v, child))
         elif isinstance(node, list):
@@ -73,7 +75,7 @@ def redact_secrets(text: str) -> str:
         # Nested deeper than the decoder goes: the text, scrubbed as text (fields too).
         return _scrub_json_text(text)
     if not isinstance(parsed, dict | list):
-        return _scrub_text(text)
+        return redact_text(text)
     try:
         return json.dumps(_walk(parsed))
     except RecursionError:
@@ -88,7 +90,9 @@ def redact_reason(text: str) -> str:
     return _LONG_RUN.sub(REDACTED, safe_url(text))
 
 
-def _scrub_text(text: str) -> str:
+def redact_text(text: str) -> str:
+    """Free text (evidence, a line of output) with its URLs made safe (``safe_url``) and every
+    token shaped like a secret key replaced; 40-hex commit ids are kept."""
     return _SECRET_LIKE.sub(_scrub, safe_url(text))
 
 
@@ -108,7 +112,7 @@ def _redact_member(match: re.Match[str]) -> str:
 
 
 def _scrub_json_text(text: str) -> str:
-    return _scrub_text(_JSON_MEMBER.sub(_redact_member, text))
+    return redact_text(_JSON_MEMBER.sub(_redact_member, text))
 
 
 # Userinfo of a URL with a scheme: from "://" to the last "@" before the path, query or

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from leak_responder.redact import REDACTED, redact_secrets, safe_url
+from leak_responder.redact import REDACTED, redact_secrets, redact_text, safe_url
 from leak_sandbox.testkit.fakes import fake_secret
 
 
@@ -333,3 +333,11 @@ def test_safe_url_stays_linear_on_256_kib_of_hostile_input(unit: str) -> None:
     safe_url(hostile)
     safe_url(hostile + "@host")
     assert time.perf_counter() - started < 2.0
+
+
+def test_a_secret_that_starts_with_a_slash_right_after_a_scheme_is_redacted() -> None:
+    # Found by the fuzz: "https://" + "/..." ran the scheme's slashes into the secret.
+    secret = "/" + fake_secret()[:39]
+    for text in (f"https://{secret}@github.com/org/repo", f"s3://{secret}"):
+        assert secret not in redact_secrets(text)
+        assert secret not in redact_text(text)
