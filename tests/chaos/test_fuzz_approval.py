@@ -679,7 +679,8 @@ def test_delete_and_reactivate_at_once(tally: Tally) -> None:
             assert incident.status == IncidentStatus.REACTIVATED
             assert keys[desk.alice_key].status == "Active"
         assert incident.claims == {} or "approval" not in incident.claims
-        tally.outcomes[f"race: {changed[0]} won, the other changed nothing"] += 1
+        tally.outcomes[f"race: {changed[0]} won"] += 1
+        tally.outcomes["race: the other changed nothing"] += 1
     print(f"race winners: {dict(winners)}")
 
 
@@ -761,6 +762,8 @@ def in_flight(first: str, tally: Tally) -> tuple[int, dict[str, Any]]:
     assert incident.status == expected
     status: int = response["statusCode"]
     tally.statuses[status] += 1
+    tally.statuses[winner["statusCode"]] += 1
+    tally.outcomes[f"{first}, held in flight, carried out"] += 1
     answered_5xx = ", but answered 5xx" if status >= 500 else ""
     tally.outcomes[f"{second} during {first}: nothing changed{answered_5xx}"] += 1
     return status, json.loads(response["body"])
