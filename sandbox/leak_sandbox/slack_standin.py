@@ -11,7 +11,8 @@ Control endpoints (not part of Slack):
   Only calls that were answered normally are recorded; injected failures are listed separately
   under ``GET /_failures``.
 - ``POST /_fail`` ``{"method": "chat.postMessage", "status": 429, "times": 2, "retry_after": 0}``:
-  answer the next ``times`` calls of ``method`` with that HTTP status.
+  answer the next ``times`` calls of ``method`` with that HTTP status. An optional ``"after": n``
+  lets the next ``n`` calls of ``method`` through first (to fail, say, only the second post).
 - ``POST /_reset``: forget calls, failures and messages.
 
 Tokens are required (as ``Authorization: Bearer ...`` or a ``token`` parameter) but never
@@ -73,6 +74,7 @@ class _Failure:
     status: int
     times: int
     retry_after: int
+    after: int = 0  # calls of the method answered normally before the failures start
 
 
 class SlackStandIn:
@@ -172,12 +174,15 @@ class SlackStandIn:
         with self._lock:
             return list(self._failed)
 
-    def fail_next(self, method: str, status: int, times: int = 1, retry_after: int = 0) -> None:
-        """Answer the next ``times`` calls of ``method`` with HTTP ``status`` (429 or 5xx)."""
-        if status < 400 or times < 0:
-            raise ValueError("status must be an HTTP error and times non-negative")
+    def fail_next(
+        self, method: str, status: int, times: int = 1, retry_after: int = 0, after: int = 0
+    ) -> None:
+        """Answer the next ``times`` calls of ``method`` with HTTP ``status`` (429 or 5xx), after
+        letting ``after`` calls of it through normally."""
+        if status < 400 or times < 0 or after < 0:
+            raise ValueError("status must be an HTTP error, times and after non-negative")
         with self._lock:
-            self._failures[method] = _Failure(status, times, retry_after)
+            self._failures[method] = _Failure(status, times, retry_after, after)
 
     def message(self, channel: str, ts: str) -> dict[str, Any] | None:
         """The current state of a posted message (after any chat.update)."""
@@ -200,6 +205,9 @@ class SlackStandIn:
         with self._lock:
             failure = self._failures.get(method)
             if failure is None or failure.times <= 0:
+                return None
+            if failure.after > 0:
+                failure.after -= 1
                 return None
             failure.times -= 1
             self._failed.append({"method": method, "status": failure.status})
@@ -494,6 +502,7 @@ def _handler_for(standin: SlackStandIn) -> type[BaseHTTPRequestHandler]:
                     int(spec.get("status", 500)),
                     int(spec.get("times", 1)),
                     int(spec.get("retry_after", 0)),
+                    int(spec.get("after", 0)),
                 )
             except (ValueError, KeyError, TypeError):
                 self._json(400, {"ok": False, "error": "invalid_arguments"})
