@@ -408,6 +408,110 @@ def test_reminder_runs_on_the_schedule_parameter(resources: dict[str, Any]) -> N
     assert event["Properties"]["Schedule"] == {"Ref": "ReminderSchedule"}
 
 
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        "rate(1 minute)",
+        "rate(1 hour)",
+        "rate(1 day)",
+        "rate(2 minutes)",
+        "rate(15 minutes)",
+        "rate(12 hours)",
+        "rate(10 days)",
+        "rate(100 hours)",
+        "cron(0 * * * ? *)",
+        "cron(0/15 8-18 ? * MON-FRI *)",
+        "cron(30 9 1,15 * ? 2026-2030)",
+        "cron(0 12 L * ? *)",
+        "cron(0 10 ? * 6#3 *)",
+        "cron(0 10 ? JAN,JUL 2L *)",
+        "cron(0 7 3W * ? *)",
+    ],
+)
+def test_reminder_schedule_accepts_what_eventbridge_accepts(
+    template: dict[str, Any], schedule: str
+) -> None:
+    assert re.fullmatch(template["Parameters"]["ReminderSchedule"]["AllowedPattern"], schedule)
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        # EventBridge: the unit is singular for 1 and plural for anything more.
+        "rate(1 hours)",
+        "rate(1 minutes)",
+        "rate(1 days)",
+        "rate(5 hour)",
+        "rate(2 minute)",
+        "rate(10 day)",
+        "rate(0 minutes)",
+        "rate(01 hour)",
+        "rate(1.5 hours)",
+        "rate(-5 minutes)",
+        "rate(1 week)",
+        "rate(2 seconds)",
+        "rate(1hour)",
+        "rate( 1 hour)",
+        "Rate(1 hour)",
+        "rate(1 hour) ",
+        "",
+        "1 hour",
+        # cron: six fields, and a ? in day-of-month or in day-of-week (not both, not neither).
+        "cron(0 * * * *)",
+        "cron(0 * * * ? * *)",
+        "cron(0 * * * * *)",
+        "cron(0 * ? * ? *)",
+        "cron(0 10 * * MON *)",
+        "cron(0 MON * * ? *)",
+        "cron(0 * * * ? *",
+        "cron()",
+    ],
+)
+def test_reminder_schedule_refuses_what_eventbridge_refuses(
+    template: dict[str, Any], schedule: str
+) -> None:
+    assert not re.fullmatch(template["Parameters"]["ReminderSchedule"]["AllowedPattern"], schedule)
+
+
+def test_reminder_schedule_default_is_allowed(template: dict[str, Any]) -> None:
+    spec = template["Parameters"]["ReminderSchedule"]
+    assert re.fullmatch(spec["AllowedPattern"], spec["Default"])
+
+
+def test_responder_queue_sources_cap_their_concurrency(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    # Given the responder's two SQS sources, Then each is capped by the one parameter,
+    events = resources["ResponderFunction"]["Properties"]["Events"].values()
+    for event in events:
+        scaling = event["Properties"]["ScalingConfig"]
+        assert scaling == {"MaximumConcurrency": {"Ref": "ResponderMaximumConcurrency"}}
+    # whose range is Lambda's (2 to 1000 for an SQS event source).
+    spec = template["Parameters"]["ResponderMaximumConcurrency"]
+    assert spec["Type"] == "Number"
+    assert (spec["MinValue"], spec["MaxValue"]) == (2, 1000)
+    assert 2 <= int(spec["Default"]) <= 1000
+
+
+def test_the_public_approval_function_has_reserved_concurrency(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    # Its URL takes requests from anyone: a flood is throttled at this many, and can neither
+    # use up the account's concurrency nor run up the bill.
+    props = resources["ApprovalFunction"]["Properties"]
+    assert props["ReservedConcurrentExecutions"] == {"Ref": "ApprovalReservedConcurrency"}
+    spec = template["Parameters"]["ApprovalReservedConcurrency"]
+    assert spec["Type"] == "Number"
+    assert spec["MinValue"] == 1  # 0 would throttle every click
+    assert 1 <= int(spec["Default"]) <= 10
+
+
+def test_every_parameter_is_in_a_console_group(template: dict[str, Any]) -> None:
+    groups = template["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+    grouped = [name for group in groups for name in group["Parameters"]]
+    assert sorted(grouped) == sorted(template["Parameters"])
+
+
 class _RecordingEnv(dict[str, str]):
     """An environment that remembers every name Settings.from_env asks for."""
 

@@ -97,10 +97,42 @@ _FUNCTION_PROPERTIES = (
     "Layers",
     "Policies",
     "Tags",
+    # The local Function URL serves every request on its own thread: there is no pool of
+    # instances to reserve or cap, and no one but the tests and the demo calls it.
     "ReservedConcurrentExecutions",
     # The sandbox's handlers log to its stderr; Powertools already writes JSON lines.
     "LoggingConfig",
 )
+
+# An SQS event source becomes one worker per queue (leak_sandbox.worker), started by the
+# orchestrator from the function's record, where each property below is kept as written.
+_SQS_SOURCE_PROPERTIES = frozenset(
+    {
+        # What the worker follows: its queue, its batch size, partial-batch responses.
+        "Queue",
+        "BatchSize",
+        "FunctionResponseTypes",
+        # Ignored: the worker hands a batch over as soon as its long poll returns one,
+        "MaximumBatchingWindowInSeconds",
+        # and invokes the handler one batch at a time, which is below any MaximumConcurrency
+        # Lambda accepts (2 at least).
+        "ScalingConfig",
+    }
+)
+
+
+def _check_sqs_sources(logical_id: str, events: Mapping[str, Any]) -> None:
+    # A property the worker neither follows nor may ignore (a filter, say) would make the
+    # sandbox run what Lambda never would.
+    for name, event in events.items():
+        if event.get("Type") != "SQS":
+            continue
+        unmapped = set(event.get("Properties") or {}) - _SQS_SOURCE_PROPERTIES
+        if unmapped:
+            raise ProvisioningError(
+                f"{logical_id}: SQS event {name}: properties not mapped by the sandbox: "
+                f"{', '.join(sorted(unmapped))}"
+            )
 
 
 def _serverless_function(ctx: Context, logical_id: str, props: Props) -> None:
@@ -110,6 +142,7 @@ def _serverless_function(ctx: Context, logical_id: str, props: Props) -> None:
     handler = str(merged.get("Handler") or "")
     if "." not in handler:
         raise ProvisioningError(f"{logical_id}: Handler must be module.function, not {handler!r}")
+    _check_sqs_sources(logical_id, merged.get("Events") or {})
     function = LocalFunction(
         logical_id=logical_id,
         name=name,
