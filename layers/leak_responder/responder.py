@@ -35,7 +35,7 @@ from leak_responder.domain.model import IncidentStatus
 from leak_responder.domain.ports import DeadLetters
 from leak_responder.observability import logger, metrics
 from leak_responder.redact import redact_reason
-from leak_responder.sources import normalise
+from leak_responder.sources import DEFAULT_GUARDDUTY_SEVERITY_THRESHOLD, normalise
 
 
 class NotificationPendingError(TransientError):
@@ -50,10 +50,14 @@ class Responder:
         max_receive_count: int,
         *,
         scanner_queue_arn: str | None = None,
+        guardduty_severity_threshold: float = DEFAULT_GUARDDUTY_SEVERITY_THRESHOLD,
     ):
         self.deps = deps
         self.dead_letters = dead_letters
         self.max_receive_count = max_receive_count
+        # The stack's GuardDutySeverityThreshold, which the normaliser holds Security Hub's
+        # GuardDuty findings to, as the rules do.
+        self.guardduty_severity_threshold = guardduty_severity_threshold
         # Scanner principals may write to this queue only; what comes from it is held to the
         # scanner schema (IAM decides who writes where, the source ARN says where it came from).
         self.scanner_queue_arn = scanner_queue_arn
@@ -84,6 +88,7 @@ class Responder:
                 record.body,
                 received_at=received_at,
                 scanner_only=self._from_scanner_queue(record),
+                guardduty_severity_threshold=self.guardduty_severity_threshold,
             )
         except RejectedMessageError as exc:
             self._dead_letter(record, exc.reason, receive_count, rejected=True)

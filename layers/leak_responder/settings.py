@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,9 @@ class Settings:
     # scanner principal cannot forge an AWS event (which can name any user or role).
     scanner_queue_arn: str | None = None
     dry_run: bool = False
+    # GuardDutySeverityThreshold: Security Hub findings imported from GuardDuty below it are
+    # not acted on, as the rules do not route them (the template's default, and normalise's).
+    guardduty_severity_threshold: float = 4.0
     # User names, role names or ARNs that are never touched automatically (break-glass users,
     # the responder's own role); a match alerts instead.
     protected_principals: frozenset[str] = field(default_factory=frozenset)
@@ -58,6 +62,7 @@ class Settings:
             escalate = float(env.get("ESCALATE_AFTER_HOURS", "72"))
         except ValueError as exc:
             raise ConfigurationError(f"numeric setting is not a number: {exc}") from exc
+        guardduty_threshold = _finite(env, "GUARDDUTY_SEVERITY_THRESHOLD", "4")
         return cls(
             incidents_table=table,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
@@ -66,6 +71,7 @@ class Settings:
             max_receive_count=max_receive,
             scanner_queue_arn=env.get("SCANNER_QUEUE_ARN") or None,
             dry_run=env.get("DRY_RUN", "false").strip().lower() in _TRUE,
+            guardduty_severity_threshold=guardduty_threshold,
             protected_principals=_csv(env.get("PROTECTED_PRINCIPALS"))
             | _csv(env.get("OWN_ROLE_NAMES")),
             member_role_name=env.get("MEMBER_ROLE_NAME") or None,
@@ -84,3 +90,13 @@ class Settings:
             escalate_after_hours=escalate,
             console_url=env.get("CONSOLE_URL", "https://console.aws.amazon.com"),
         )
+
+
+def _finite(env: Mapping[str, str], name: str, default: str) -> float:
+    try:
+        value = float(env.get(name, default))
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise ConfigurationError(f"{name} is not a number")
+    return value

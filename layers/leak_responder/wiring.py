@@ -120,6 +120,7 @@ def build_responder(settings: Settings, factory: ClientFactory | None = None) ->
         dlq,
         settings.max_receive_count,
         scanner_queue_arn=settings.scanner_queue_arn,
+        guardduty_severity_threshold=settings.guardduty_severity_threshold,
     )
 
 

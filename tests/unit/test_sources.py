@@ -228,6 +228,45 @@ VALID: dict[str, list[Key | User]] = {
     "securityhub_root_session": [
         Key(key(25, "ASIA"), SH, "2026-11-28T17:45:00+00:00", principal_type=ROOT)
     ],
+    # Not GuardDuty's: its LOW severity is not held to the GuardDuty threshold.
+    "securityhub_other_product_low_severity": [
+        Key(
+            key(20),
+            SH,
+            "2026-11-28T18:50:11+00:00",
+            user_name="site-deployer",
+            principal_type=IAM_USER,
+            evidence={"severity": "LOW", "event_id": f"leak-scan-ci/{key(20)}"},
+        )
+    ],
+    # Findings Imported V2 (OCSF).
+    "securityhub_v2_guardduty_access_key": [
+        Key(
+            key(51, "ASIA"),
+            SH,
+            "2026-11-28T20:05:02+00:00",  # finding_info.modified_time_dt
+            user_name="etl-runner",
+            principal_type=ROLE,
+            evidence={
+                "finding_type": "UnauthorizedAccess:IAMUser/"
+                "InstanceCredentialExfiltration.OutsideAWS",
+                "severity": "High",
+                "event_id": f"arn:aws:guardduty:us-east-1:{HOME}:detector/7ab2c5e1f0d3/finding/"
+                "6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d",
+                "detail": "Credentials for instance role etl-runner were used from an external "
+                "IP address.",
+            },
+        )
+    ],
+    "securityhub_v2_other_product_key_name": [
+        Key(
+            key(54),
+            SH,
+            "2026-11-28T20:35:01+00:00",
+            account_id=MEMBER,  # cloud.account.uid; the envelope names none
+            evidence={"severity": "Low", "event_id": f"leak-scan-ci/{key(54)}"},
+        )
+    ],
     # --- Trusted Advisor ---
     "trustedadvisor_exposed_keys": [
         Key(
@@ -652,6 +691,7 @@ def test_registry_knows_every_source_once() -> None:
         ("aws.guardduty", "GuardDuty Finding"),
         ("aws.securityhub", "Security Hub Findings - Imported"),
         ("aws.securityhub", "Security Hub Findings - Custom Action"),
+        ("aws.securityhub", "Findings Imported V2"),
         ("aws.trustedadvisor", "Trusted Advisor Check Item Refresh Notification"),
         ("aws.iam", "AWS API Call via CloudTrail"),
     }

@@ -26,10 +26,22 @@ from leak_responder.sources import (  # noqa: F401  (each module registers its n
     securityhub,
     trustedadvisor,
 )
-from leak_responder.sources._common import Envelope, clip, parse_time, preview
+from leak_responder.sources._common import (
+    DEFAULT_GUARDDUTY_SEVERITY_THRESHOLD,
+    Envelope,
+    clip,
+    parse_time,
+    preview,
+)
 from leak_responder.sources.registry import event_types, for_event, for_schema, schemas
 
-__all__ = ["SCANNER_ONLY_REASON", "event_types", "normalise", "schemas"]
+__all__ = [
+    "DEFAULT_GUARDDUTY_SEVERITY_THRESHOLD",
+    "SCANNER_ONLY_REASON",
+    "event_types",
+    "normalise",
+    "schemas",
+]
 
 
 SCANNER_ONLY_REASON = "only scanner findings are accepted on the scanner queue"
@@ -40,19 +52,22 @@ def normalise(
     *,
     received_at: datetime | None = None,
     scanner_only: bool = False,
+    guardduty_severity_threshold: float = DEFAULT_GUARDDUTY_SEVERITY_THRESHOLD,
 ) -> list[Report]:
     """The records in one queue message, deduplicated, never empty; or RejectedMessageError.
 
     ``scanner_only`` is for messages from a queue that scanner principals may write to: an
     EventBridge event there is a forgery (it could name any user or role), so only a scanner
-    message is read.
+    message is read. ``guardduty_severity_threshold`` is the stack's GuardDutySeverityThreshold:
+    Security Hub findings imported from GuardDuty below it are not acted on, as the rule that
+    routes them to the queue does not act on them either.
     """
     received = _aware(received_at) if received_at is not None else utcnow()
     message = _parse(body)
     if scanner_only and (_is_event(message) or "schema" not in message):
         raise RejectedMessageError(SCANNER_ONLY_REASON)
     if _is_event(message):
-        reports = _normalise_event(message, received)
+        reports = _normalise_event(message, received, guardduty_severity_threshold)
     elif "schema" in message:
         reports = _normalise_scanner(message, received)
     else:
@@ -90,7 +105,9 @@ def _is_event(message: Mapping[str, Any]) -> bool:
     return "detail-type" in message or ("source" in message and "detail" in message)
 
 
-def _normalise_event(message: Mapping[str, Any], received_at: datetime) -> list[Report]:
+def _normalise_event(
+    message: Mapping[str, Any], received_at: datetime, guardduty_severity_threshold: float
+) -> list[Report]:
     source = message.get("source")
     detail_type = message.get("detail-type")
     if not isinstance(source, str) or not isinstance(detail_type, str):
@@ -116,6 +133,7 @@ def _normalise_event(message: Mapping[str, Any], received_at: datetime) -> list[
             event_id=clip(message.get("id")),
             region=clip(message.get("region"), 32),
             received_at=received_at,
+            guardduty_severity_threshold=guardduty_severity_threshold,
         )
     )
 

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 
 PREVIEW_CHARS = 40
+# GuardDutySeverityThreshold's default in template.yaml: GuardDuty findings (also imported into
+# Security Hub) below it are not acted on. The deployed value comes in through Settings.
+DEFAULT_GUARDDUTY_SEVERITY_THRESHOLD = 4.0
 # A value longer than this is never shown, not even in part: an AWS secret key is 40 chars.
 _KEY_PREVIEW_MAX_LEN = 32
 _KEY_PREVIEW_CHARS = 8
@@ -191,6 +194,8 @@ class Envelope:
     event_id: str | None
     region: str | None
     received_at: datetime
+    # Security Hub holds the GuardDuty findings it imports to this, as the rules do.
+    guardduty_severity_threshold: float = DEFAULT_GUARDDUTY_SEVERITY_THRESHOLD
 
     @property
     def account(self) -> str | None:
