@@ -327,3 +327,27 @@ def test_a_failed_read_is_the_projects_error_and_nothing_is_written(
     assert isinstance(raised.value.__cause__, ClientError)
     assert f"Get{kind.capitalize()}Policy" in str(raised.value)
     assert client.puts == 0
+
+
+def test_containing_a_session_key_writes_its_cutoff_without_reading_first(
+    stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # For an ASIA key the cutoff is the moment of containment: the policy write is the
+    # containment, so nothing comes before it.
+    calls: list[str] = []
+    iam = boto3.client("iam", region_name="us-east-1")
+    iam.create_role(RoleName="deployer", AssumeRolePolicyDocument="{}")
+    admin = IamKeyAdmin(iam, HOME)
+    original = iam._make_api_call
+
+    def record(operation: str, params: Any) -> Any:
+        calls.append(operation)
+        return original(operation, params)
+
+    monkeypatch.setattr(iam, "_make_api_call", record)
+    admin.revoke_sessions(
+        PrincipalRef("role", "deployer", "arn:aws:iam::123456789012:role/deployer"),
+        datetime(2026, 11, 28, 12, 0, tzinfo=UTC),
+        keep_later=False,
+    )
+    assert calls == ["PutRolePolicy"]

@@ -295,7 +295,7 @@ def test_throttled_tagging_is_retried_not_noted(world: World) -> None:
 def test_a_session_key_of_an_unmodifiable_role_alerts(world: World) -> None:
     world.home.add_role("AWSReservedSSO_Admin_0123")
 
-    def unmodifiable(principal: PrincipalRef, issued_before: datetime) -> None:
+    def unmodifiable(principal: PrincipalRef, issued_before: datetime, **_: object) -> None:
         raise UnmodifiableEntityError("iam:PutRolePolicy: UnmodifiableEntity")
 
     world.home.revoke_sessions = unmodifiable  # type: ignore[method-assign]

@@ -265,7 +265,9 @@ class _Containment:
         # For a session key, revoking the principal's older sessions *is* the containment.
         now = deps.clock.now()
         try:
-            admin.revoke_sessions(principal, now)
+            # The cutoff is this very moment, which no earlier incident's can exceed: skip the
+            # read that keeps a later one, on the one call that contains the key.
+            admin.revoke_sessions(principal, now, keep_later=False)
         except (AccessDeniedError, UnmodifiableEntityError) as exc:
             # IAM Identity Center and service-linked roles refuse inline policies: their
             # sessions are revoked in Identity Center, by a person.

@@ -104,7 +104,12 @@ class KeyAdmin(Protocol):
         """The user's or role's real ARN, path included (IAM GetUser / GetRole)."""
         ...
 
-    def revoke_sessions(self, principal: PrincipalRef, issued_before: datetime) -> None: ...
+    def revoke_sessions(
+        self, principal: PrincipalRef, issued_before: datetime, *, keep_later: bool = True
+    ) -> None:
+        """Deny sessions issued before ``issued_before``. With ``keep_later``, a later cutoff
+        already in place is kept (it costs a read first)."""
+        ...
 
 
 class Accounts(Protocol):

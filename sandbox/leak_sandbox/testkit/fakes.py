@@ -201,7 +201,9 @@ class FakeKeyAdmin:
     def principal(self, kind: str, name: str) -> PrincipalRef:
         return PrincipalRef(kind, name, f"arn:aws:iam::{self.account_id}:{kind}/{name}")
 
-    def revoke_sessions(self, principal: PrincipalRef, issued_before: datetime) -> None:
+    def revoke_sessions(
+        self, principal: PrincipalRef, issued_before: datetime, *, keep_later: bool = True
+    ) -> None:
         self._call("Put" + principal.kind.capitalize() + "Policy", principal.name)
         target = (
             self._user(principal.name).inline_policies
@@ -210,7 +212,7 @@ class FakeKeyAdmin:
         )
         # As IamKeyAdmin does: an older incident resumed late never moves the cutoff back.
         recorded = target.get("leak-responder-revoke-older-sessions")
-        if recorded is None or datetime.fromisoformat(recorded) < issued_before:
+        if not keep_later or recorded is None or datetime.fromisoformat(recorded) < issued_before:
             target["leak-responder-revoke-older-sessions"] = issued_before.isoformat()
 
 

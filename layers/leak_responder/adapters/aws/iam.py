@@ -233,12 +233,16 @@ class IamKeyAdmin:
         with translated("iam:GetUser"):
             return str(self._iam.get_user(UserName=name)["User"]["Arn"])
 
-    def revoke_sessions(self, principal: PrincipalRef, issued_before: datetime) -> None:
+    def revoke_sessions(
+        self, principal: PrincipalRef, issued_before: datetime, *, keep_later: bool = True
+    ) -> None:
         # One policy name per principal: an older incident resumed late must not replace the
         # cutoff a later one wrote with its own, earlier one. IAM has no conditional write, so
         # only writers racing within the same moment can still undo each other.
         wanted = revoke_cutoff(issued_before)
-        found, ours = existing_cutoff(self._revoke_policy(principal))
+        found, ours = (
+            existing_cutoff(self._revoke_policy(principal)) if keep_later else (None, False)
+        )
         if ours and found is not None and found >= wanted:
             return
         document = revoke_policy_document(max(wanted, found or wanted))
