@@ -28,6 +28,7 @@ from leak_responder.adapters.slack.interactivity import (
 )
 from leak_responder.adapters.slack.updater import SlackMessageUpdater
 from leak_responder.domain.approval import (
+    ActionInProgressError,
     ApprovalDeps,
     ApprovalRefusedError,
     ApprovalResult,
@@ -45,6 +46,7 @@ _STATUS_FOR: tuple[tuple[type[ApprovalError], int], ...] = (
     (UnauthorisedClickError, 403),
     (UnknownIncidentError, 404),
     (ApprovalRefusedError, 409),
+    (ActionInProgressError, 409),
     (ApprovalUnavailableError, 503),
 )
 

@@ -25,9 +25,15 @@ REDACTED = "[REDACTED]"
 _LONG_RUN = re.compile(r"[A-Za-z0-9/+]{40,}")
 
 
+_PLAIN_PATH = re.compile(r"^[a-z/+]{40}$")
+
+
 def _scrub(match: re.Match[str]) -> str:
-    # A 40-hex token is a git commit id: evidence worth keeping, and no AWS secret looks like it.
-    return match.group(0) if _HEX.match(match.group(0)) else REDACTED
+    token = match.group(0)
+    # A 40-hex token is a git commit id, and 40 characters of lower-case letters and slashes
+    # are a URL's path ("org/repo/blob/main/docs/..."): evidence worth keeping. A random secret
+    # key has neither shape (no digit and no capital in 40 characters: about 1 in 10^14).
+    return token if _HEX.match(token) or _PLAIN_PATH.match(token) else REDACTED
 
 
 def _copy(node: Any) -> Any:

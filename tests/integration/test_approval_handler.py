@@ -287,7 +287,7 @@ def test_reactivate_is_for_approvers_only(
 @pytest.mark.parametrize(
     ("action", "clicker"), [(DELETE_ACTION_ID, OWNER_SLACK), (REACTIVATE_ACTION_ID, APPROVER)]
 )
-def test_a_click_while_another_holds_the_incident_is_503_and_changes_nothing(
+def test_a_click_while_another_holds_the_incident_is_409_and_changes_nothing(
     stack: Stack,
     approval: Any,
     signing_secret: str,
@@ -310,7 +310,7 @@ def test_a_click_while_another_holds_the_incident_is_503_and_changes_nothing(
     before = read_incident(stack, contained["key"])
     # When a Delete or a Reactivate arrives, it is told to wait and touches nothing
     response = click(approval, signing_secret, contained["incident"], clicker, action)
-    assert response["statusCode"] == 503
+    assert response["statusCode"] == 409
     assert "another action is in progress" in body_of(response)["text"]
     assert key_status(stack, contained["key"]) == "Inactive"
     assert read_incident(stack, contained["key"]) == before

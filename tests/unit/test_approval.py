@@ -12,6 +12,7 @@ from leak_responder.domain.approval import (
     APPROVAL_CLAIM,
     CLAIM_TTL,
     Action,
+    ActionInProgressError,
     ApprovalDeps,
     ApprovalPolicy,
     ApprovalRefusedError,
@@ -158,7 +159,7 @@ def test_concurrent_second_click_stands_down(world: World, contained: Incident) 
     # Given a first click that has claimed the incident but not finished (it crashed, or is slow)
     hold_claim(world.incidents, contained, world)
     # When a second click arrives within the claim's lifetime, it deletes nothing
-    with pytest.raises(ApprovalUnavailableError) as info:
+    with pytest.raises(ActionInProgressError) as info:
         handle_click(click(contained, APPROVER), deps(world))
     assert "another action is in progress" in info.value.reason
     assert deletes(world) == []
@@ -191,7 +192,7 @@ def test_lost_race_to_another_click_touches_nothing(
     world: World, contained: Incident, action: Action
 ) -> None:
     store = RacingStore(world.incidents, world)
-    with pytest.raises(ApprovalUnavailableError):
+    with pytest.raises(ActionInProgressError):
         handle_click(click(contained, APPROVER, action), deps(world, store))
     assert deletes(world) == []
     assert world.home.key(contained.key_id).status == "Inactive"
@@ -215,7 +216,7 @@ def test_reactivate_during_a_delete_in_flight_is_refused_and_changes_nothing(
     def delete_key(user_name: str, key_id: str) -> None:
         # When an approver's Reactivate arrives at that moment
         before = world.incidents.get_by_id(contained.incident_id)
-        with pytest.raises(ApprovalUnavailableError) as info:
+        with pytest.raises(ActionInProgressError) as info:
             handle_click(click(contained, APPROVER, Action.REACTIVATE), deps(world))
         seen["reason"] = info.value.reason
         # Then it is refused without touching the key or the record
@@ -245,7 +246,7 @@ def test_delete_during_a_reactivation_in_flight_is_refused_and_changes_nothing(
     def activate(user_name: str, key_id: str) -> None:
         # When the owner's Delete arrives at that moment
         before = world.incidents.get_by_id(contained.incident_id)
-        with pytest.raises(ApprovalUnavailableError) as info:
+        with pytest.raises(ActionInProgressError) as info:
             handle_click(click(contained, OWNER_SLACK), deps(world))
         seen["reason"] = info.value.reason
         seen["unchanged"] = world.incidents.get_by_id(contained.incident_id) == before
@@ -271,7 +272,7 @@ def test_a_second_reactivate_while_one_is_in_flight_stands_down(
     def activate(user_name: str, key_id: str) -> None:
         try:
             handle_click(click(contained, "U0SECURITY2", Action.REACTIVATE), deps_two(world))
-        except ApprovalUnavailableError as exc:
+        except ActionInProgressError as exc:
             refused.append(exc.reason)
         real_activate(user_name, key_id)
 
@@ -308,7 +309,7 @@ def test_after_a_crashed_click_s_lease_the_other_action_proceeds(
     monkeypatch.undo()
     # When the other action is clicked while that claim is fresh, it is refused
     before = world.incidents.get_by_id(contained.incident_id)
-    with pytest.raises(ApprovalUnavailableError) as info:
+    with pytest.raises(ActionInProgressError) as info:
         handle_click(click(contained, APPROVER, then), deps(world))
     assert "another action is in progress" in info.value.reason
     assert world.incidents.get_by_id(contained.incident_id) == before

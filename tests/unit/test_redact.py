@@ -341,3 +341,10 @@ def test_a_secret_that_starts_with_a_slash_right_after_a_scheme_is_redacted() ->
     for text in (f"https://{secret}@github.com/org/repo", f"s3://{secret}"):
         assert secret not in redact_secrets(text)
         assert secret not in redact_text(text)
+
+
+def test_a_lower_case_url_path_of_forty_characters_is_evidence_not_a_secret() -> None:
+    url = "https://github.com/example-org/notebooks/blob/main/analysis/explore.ipynb#L118"
+    assert redact_text(url) == url
+    # The same length with the mix of a secret key still goes.
+    assert "[REDACTED]" in redact_text("https://github.com/x-" + "wJa1/" * 8 + ".py")

@@ -59,7 +59,12 @@ class ApprovalRefusedError(ApprovalError):
 
 
 class ApprovalUnavailableError(ApprovalError):
-    """AWS is throttling or unreachable, or another click is mid-flight: try again shortly."""
+    """AWS is throttling or unreachable: try again shortly."""
+
+
+class ActionInProgressError(ApprovalError):
+    """Another click on this incident holds it right now. Not an outage (nothing is down) but
+    a conflict with a concurrent action, which the clicker can retry once it has finished."""
 
 
 class Action(StrEnum):
@@ -259,7 +264,7 @@ class _Attempt(ABC):
         self.deps.observe(
             "click refused: another action in progress", incident_id=current.incident_id
         )
-        raise ApprovalUnavailableError(IN_PROGRESS)
+        raise ActionInProgressError(IN_PROGRESS)
 
     def _release(self, held: Lease, reason: str) -> None:
         def release(current: Incident) -> Incident | None:

@@ -22,7 +22,7 @@ from leak_responder.domain.model import (
     PrincipalType,
     Report,
 )
-from leak_responder.redact import redact_reason, safe_url
+from leak_responder.redact import redact_reason, redact_text
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,8 @@ def preview(value: object, limit: int = PREVIEW_CHARS) -> str:
 
 
 def clip(value: object, limit: int = 512) -> str | None:
-    """A non-empty string from the event, with any URL in it made safe (``safe_url``), cut to
+    """A non-empty string from the event, made safe (``redact_text``: URL credentials and
+    secret-shaped tokens), cut to
     ``limit`` characters; anything else is None.
 
     Every evidence field is read through here, so a URL in a title or a location is covered
@@ -65,7 +66,9 @@ def clip(value: object, limit: int = 512) -> str | None:
     """
     if not isinstance(value, str):
         return None
-    text = safe_url(value.strip())
+    # Evidence reaches Slack and the incident table: secret-shaped tokens go too, not only
+    # URL credentials (a scanner bug or a finding title can carry a secret key).
+    text = redact_text(value.strip())
     return text[:limit] if text else None
 
 

@@ -99,9 +99,15 @@ class SlackMessageUpdater:
         return self.respond(response_url, body)
 
     def respond(self, response_url: str, body: dict[str, Any]) -> bool:
-        parts = urlsplit(response_url)
+        try:
+            parts = urlsplit(response_url)
+            hostname = parts.hostname
+        except ValueError:
+            # Signed by Slack but unparseable (an unclosed IPv6 bracket): nothing to answer to.
+            logger.warning("response_url refused: not a URL")
+            return False
         allowed = parts.scheme == "https" or (
-            parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost")
+            parts.scheme == "http" and hostname in ("127.0.0.1", "localhost")
         )
         if not allowed or parts.netloc not in self._allowed_hosts:
             logger.warning("response_url refused", extra={"host": parts.netloc})
