@@ -155,7 +155,7 @@ bad_key_ids = st.one_of(
             "AKIAQ7ZSLEAKTEST000",
             "AKIAQ7ZSLEAKTEST00011",
             "AKIAQ7ZSLEAKTEST000\n",
-            " AKIAQ7ZSLEAKTEST0001",
+            " AKIAQ7ZSLEAKTEST0001",  # pragma: allowlist secret
             "AKIA" + "\u0661" * 16,
             "AKIAQ7ZSLEAKTEST00-1",
             "ABIAQ7ZSLEAKTEST0001",

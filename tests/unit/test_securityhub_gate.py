@@ -23,6 +23,15 @@ from leak_responder.sources.securityhub import ocsf_severity_floor
 from leak_sandbox.template import load_template
 from tests.helpers import load_event
 
+# Key IDs of the samples' shape, never real keys.
+AKIA_0021 = "AKIAQ7ZSLEAKTEST0021"  # pragma: allowlist secret
+AKIA_0023 = "AKIAQ7ZSLEAKTEST0023"  # pragma: allowlist secret
+AKIA_0055 = "AKIAQ7ZSLEAKTEST0055"  # pragma: allowlist secret
+ASIA_0024 = "ASIAQ7ZSLEAKTEST0024"  # pragma: allowlist secret
+ASIA_0028 = "ASIAQ7ZSLEAKTEST0028"  # pragma: allowlist secret
+ASIA_0051 = "ASIAQ7ZSLEAKTEST0051"  # pragma: allowlist secret
+ASIA_0052 = "ASIAQ7ZSLEAKTEST0052"  # pragma: allowlist secret
+
 ROOT = Path(__file__).resolve().parents[2]
 
 ASFF_GD = "securityhub_access_key"
@@ -69,7 +78,7 @@ def test_default_threshold_is_the_templates() -> None:
 def test_guardduty_finding_is_held_to_the_threshold(product: float, acted_on: bool) -> None:
     event = _asff(Severity={"Product": product, "Label": "HIGH", "Normalized": 70})
     if acted_on:
-        assert _key_ids(event) == ["AKIAQ7ZSLEAKTEST0021"]
+        assert _key_ids(event) == [AKIA_0021]
     else:
         reason = _rejected(event).reason
         assert NOTHING_TO_DO in reason
@@ -92,12 +101,12 @@ def test_label_and_normalized_are_not_guarddutys_scale() -> None:
     with pytest.raises(RejectedMessageError):
         normalise(low)
     high = _asff(Severity={"Product": 8, "Label": "LOW", "Normalized": 1})
-    assert _key_ids(high) == ["AKIAQ7ZSLEAKTEST0021"]
+    assert _key_ids(high) == [AKIA_0021]
 
 
 def test_the_threshold_is_passed_in() -> None:
     low = load_event(ASFF_GD_LOW)
-    assert _key_ids(low, guardduty_severity_threshold=2) == ["ASIAQ7ZSLEAKTEST0028"]
+    assert _key_ids(low, guardduty_severity_threshold=2) == [ASIA_0028]
     assert "threshold 2.5" in _rejected(low, guardduty_severity_threshold=2.5).reason
     high = load_event(ASFF_GD)
     assert "threshold 8.5" in _rejected(high, guardduty_severity_threshold=8.5).reason
@@ -110,7 +119,7 @@ def test_guardduty_is_recognised_by_product_arn_alone() -> None:
     event["detail"]["findings"][0]["ProductArn"] = (
         "arn:aws:securityhub:us-east-1::product/aws/inspector"
     )
-    assert _key_ids(event) == ["ASIAQ7ZSLEAKTEST0028"]
+    assert _key_ids(event) == [ASIA_0028]
 
 
 @pytest.mark.parametrize("severity", [{}, {"Label": "HIGH"}, {"Product": "8"}, {"Product": True}])
@@ -131,7 +140,7 @@ def test_below_threshold_finding_does_not_hold_back_others_and_is_not_a_warning(
     with caplog.at_level(logging.WARNING, logger="leak_responder.sources._common"):
         keys = _key_ids(event)
     # Then the others are reported, and the low one was not taken for a bad item
-    assert keys == ["AKIAQ7ZSLEAKTEST0023", "ASIAQ7ZSLEAKTEST0024"]
+    assert keys == [AKIA_0023, ASIA_0024]
     assert caplog.text == ""
 
 
@@ -166,7 +175,7 @@ def test_resolved_suppressed_and_passed_findings_are_not_acted_on(
     ],
 )
 def test_open_findings_are_acted_on(field: str, value: dict[str, str]) -> None:
-    assert _key_ids(_asff(**{field: value})) == ["AKIAQ7ZSLEAKTEST0021"]
+    assert _key_ids(_asff(**{field: value})) == [AKIA_0021]
 
 
 # --- Findings Imported V2 (OCSF) -------------------------------------------------------------
@@ -193,7 +202,7 @@ def test_v2_guardduty_finding_below_the_threshold_is_nothing_to_do() -> None:
         "(1 GuardDuty finding below the GuardDuty severity threshold 4)"
     )
     # A threshold within GuardDuty's Low level lets the Low level through.
-    assert _key_ids(low, guardduty_severity_threshold=3.5) == ["ASIAQ7ZSLEAKTEST0052"]
+    assert _key_ids(low, guardduty_severity_threshold=3.5) == [ASIA_0052]
 
 
 @pytest.mark.parametrize(
@@ -205,7 +214,7 @@ def test_v2_guardduty_levels_against_the_default_threshold(
 ) -> None:
     event = _v2(severity_id=severity_id)
     if acted_on:
-        assert _key_ids(event) == ["ASIAQ7ZSLEAKTEST0051"]
+        assert _key_ids(event) == [ASIA_0051]
     else:
         assert NOTHING_TO_DO in _rejected(event).reason
 
@@ -255,20 +264,20 @@ def test_v2_resolved_sample_is_not_acted_on() -> None:
     ],
 )
 def test_v2_open_findings_are_acted_on(finding: dict[str, Any]) -> None:
-    assert _key_ids(_v2(**finding)) == ["ASIAQ7ZSLEAKTEST0051"]
+    assert _key_ids(_v2(**finding)) == [ASIA_0051]
 
 
 @pytest.mark.parametrize(
     "resource",
     [
-        {"type": "AWS::IAM::AccessKey", "uid": "AWS::IAM::AccessKey:AKIAQ7ZSLEAKTEST0055"},
-        {"type": "AwsIamAccessKey", "uid": "AKIAQ7ZSLEAKTEST0055"},
-        {"type": "AWS::IAM::AccessKey", "name": "AKIAQ7ZSLEAKTEST0055"},
-        {"type": "AWS::IAM::AccessKey", "uid": "some-other-id", "name": "AKIAQ7ZSLEAKTEST0055"},
+        {"type": "AWS::IAM::AccessKey", "uid": f"AWS::IAM::AccessKey:{AKIA_0055}"},
+        {"type": "AwsIamAccessKey", "uid": AKIA_0055},
+        {"type": "AWS::IAM::AccessKey", "name": AKIA_0055},
+        {"type": "AWS::IAM::AccessKey", "uid": "some-other-id", "name": AKIA_0055},
     ],
 )
 def test_v2_key_id_is_in_the_resource_uid_or_name(resource: dict[str, Any]) -> None:
-    assert _key_ids(_v2(resources=[resource])) == ["AKIAQ7ZSLEAKTEST0055"]
+    assert _key_ids(_v2(resources=[resource])) == [AKIA_0055]
 
 
 def test_v2_finding_without_an_access_key_resource_is_rejected() -> None:
