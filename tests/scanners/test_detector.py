@@ -285,3 +285,17 @@ def test_one_huge_line_is_cut_without_losing_keys() -> None:
     for region in iter_regions(lambda _n: next(chunks, b""), chunk_size=2 * CONTEXT):
         found += [h.key_id for h in AwsKeyDetector().hits(region.buf, region.start, region.cut)]
     assert found == keys
+
+
+@pytest.mark.parametrize(
+    "pointer",
+    [
+        "/definitions/TrainedModelArtifactMaxSize",  # 12 case switches, found in a CFN schema
+        "/properties/ProvisionedConcurrencyConfig",
+    ],
+)
+def test_a_json_pointer_next_to_a_key_is_not_a_secret(pointer: str) -> None:
+    key = make_key()
+    text = f'"$ref": "#{pointer}",\nnext={key}\n'
+    (finding,) = AwsKeyDetector().scan(text)
+    assert finding.secret_present is False
