@@ -31,6 +31,7 @@ from leak_responder.domain.errors import (
 from leak_responder.domain.incidents import (
     MAX_WRITE_ATTEMPTS,
     Pause,
+    abandoned,
     deliver_notice,
     record_done_outside,
     released,
@@ -45,6 +46,7 @@ from leak_responder.domain.model import (
     PrincipalType,
     QuarantinedUser,
     Report,
+    Source,
     Step,
     iso,
     parse_iso,
@@ -100,6 +102,9 @@ class Outcome:
     # The notifier raised NotificationError in this delivery (Slack down, rate limited): worth
     # retrying soon. A notice pending because no channel is configured is not.
     notification_failed: bool = False
+    # The key is Inactive and its incident recorded, and the steps after that were left for a
+    # later delivery (``finish(defer=True)``): the caller must hand them on (``resume``).
+    deferred: bool = False
 
     @property
     def notification_pending(self) -> bool:
@@ -148,7 +153,80 @@ def _with_account(report: QuarantinedUser, account_id: str) -> QuarantinedUser:
 
 def contain(key: LeakedKey, deps: ContainmentDeps, *, received_at: datetime) -> Outcome:
     """Contain one leaked key, or resume its containment. Safe to call any number of times."""
-    return _Containment(key, deps, received_at).run()
+    return begin(key, deps, received_at=received_at).finish()
+
+
+# What is left of one key's containment after its first move: ``finish(defer)``.
+Rest = Callable[[bool], Outcome]
+
+
+class Started:
+    """One key's containment after its first move: the key Inactive, or its sessions revoked,
+    or (for a key that is only alerted on) nothing written yet.
+
+    ``begin`` for every key of a batch, then ``finish`` for each, puts every key's one urgent
+    write before any other write of any incident (docs/architecture.md, "Deactivate first").
+    """
+
+    def __init__(self, containment: _Containment, rest: Rest) -> None:
+        self._containment = containment
+        self._rest = rest
+        self._finished = False
+
+    @property
+    def key(self) -> LeakedKey:
+        return self._containment.key
+
+    @property
+    def contained_at(self) -> datetime | None:
+        return self._containment.contained_at
+
+    def finish(self, *, defer: bool = False) -> Outcome:
+        """Record the incident and run its remaining steps, once.
+
+        ``defer``: stop after the record if IAM steps remain (revoke, replace, tag); the
+        outcome is ``deferred`` and ``resume`` finishes it later.
+        """
+        if self._finished:
+            raise RuntimeError("finish() was already called for this key")
+        self._finished = True
+        return self._rest(defer)
+
+
+def begin(key: LeakedKey, deps: ContainmentDeps, *, received_at: datetime) -> Started:
+    """The first move of one key's containment: whatever makes the leaked key useless, and
+    nothing else (no incident write, no replacement, no notice)."""
+    containment = _Containment(key, deps, received_at)
+    return Started(containment, containment.start())
+
+
+def resume(
+    account_id: str,
+    key_id: str,
+    deps: ContainmentDeps,
+    *,
+    received_at: datetime,
+    defer: bool = False,
+) -> Outcome:
+    """Run what is left of a recorded incident (a deferred ``finish``). Idempotent.
+
+    Resuming never deactivates or records a sighting: only the steps after the record run,
+    from what the incident says is done. An incident that is closed (deleted, reactivated)
+    or has nothing left is returned as it is.
+    """
+    incident = deps.incidents.get(account_id, key_id)
+    if incident is None:
+        raise RejectedMessageError(f"resume: no incident for key {key_id} in {account_id}")
+    key = LeakedKey(
+        key_id=incident.key_id,
+        # Not a new report: the source only labels what is observed while resuming.
+        source=incident.sightings[0].source if incident.sightings else Source.MANUAL,
+        observed_at=parse_iso(incident.first_received_at or incident.created_at),
+        account_id=incident.account_id,
+        user_name=incident.user_name,
+        principal_type=incident.principal_type,
+    )
+    return _Containment(key, deps, received_at).resume(incident, defer)
 
 
 class _Containment:
@@ -160,19 +238,19 @@ class _Containment:
         self.notification_failed = False
 
     # -- entry --------------------------------------------------------------------------------
-    def run(self) -> Outcome:
+    def start(self) -> Rest:
         key, deps = self.key, self.deps
         account_id = key.account_id or deps.accounts.account_of(key.key_id)
         self._observe("resolved", account_id=account_id)
 
         if key.principal_type == PrincipalType.ROOT:
-            return self._alert(
+            return self._later_alert(
                 account_id, "root", "root user access key: never touched by automation"
             )
         try:
             admin = deps.accounts.key_admin(account_id)
         except AccessDeniedError:
-            return self._alert(
+            return self._later_alert(
                 account_id,
                 key.user_name,
                 f"key belongs to account {account_id}, which has no reachable member role",
@@ -181,19 +259,51 @@ class _Containment:
             return self._contain_session_key(account_id, admin)
         return self._contain_user_key(account_id, admin)
 
+    def resume(self, incident: Incident, defer: bool) -> Outcome:
+        steps_left = (
+            incident.status in (IncidentStatus.OPEN, IncidentStatus.CONTAINED)
+            and incident.done(Step.DEACTIVATED)
+            and incident.user_name is not None
+            and not self.key.is_session_key
+        )
+        if steps_left and not defer:
+            assert incident.user_name is not None
+            try:
+                admin = self.deps.accounts.key_admin(incident.account_id)
+            except AccessDeniedError as exc:
+                # The member role was removed after the key was deactivated: nothing left here
+                # can be done, and retrying will not change that.
+                raise RejectedMessageError(
+                    f"resume: account {incident.account_id} has no reachable member role; "
+                    f"finish incident {incident.incident_id} by hand"
+                ) from exc
+            self._observe("resumed", incident_id=incident.incident_id)
+            incident = self._steps(incident, admin, incident.user_name)
+        elif steps_left:
+            return self._outcome(incident, False, False, None, deferred=True)
+        elif incident.status not in (IncidentStatus.DELETED, IncidentStatus.REACTIVATED):
+            incident = self._notify(incident)
+        return self._outcome(incident, False, False, None)
+
+    def _later_alert(self, account_id: str, principal: str | None, reason: str) -> Rest:
+        return lambda _defer: self._alert(account_id, principal, reason)
+
+    def _later_unknown(self, account_id: str, why: str) -> Rest:
+        return lambda _defer: self._unknown_key(account_id, why)
+
     def _protected(self, account_id: str, admin: KeyAdmin, kind: str, name: str) -> bool:
         return is_protected(self.deps.policy, admin, account_id, kind, name)
 
     # -- long-term (AKIA) keys ------------------------------------------------------------------
-    def _contain_user_key(self, account_id: str, admin: KeyAdmin) -> Outcome:
+    def _contain_user_key(self, account_id: str, admin: KeyAdmin) -> Rest:
         key, policy = self.key, self.deps.policy
         user_name = None
         if key.user_name and key.principal_type in (PrincipalType.IAM_USER, PrincipalType.UNKNOWN):
             try:
                 if self._protected(account_id, admin, "user", key.user_name):
-                    return self._alert(account_id, key.user_name, "protected principal")
+                    return self._later_alert(account_id, key.user_name, "protected principal")
                 if policy.dry_run:
-                    return self._alert(account_id, key.user_name, "dry run: would deactivate")
+                    return self._later_alert(account_id, key.user_name, "dry run: would deactivate")
                 admin.deactivate(key.user_name, key.key_id)
                 user_name = key.user_name
             except KeyNotFoundError:
@@ -203,24 +313,29 @@ class _Containment:
             try:
                 owner = admin.key_usage(key.key_id)
             except (KeyNotFoundError, AccessDeniedError) as exc:
-                return self._unknown_key(account_id, type(exc).__name__)
+                return self._later_unknown(account_id, type(exc).__name__)
             self._observe("located", user_name=owner.user_name)
             if owner.is_root:
-                return self._alert(
+                return self._later_alert(
                     account_id, "root", "root user access key: never touched by automation"
                 )
             if self._protected(account_id, admin, "user", owner.user_name):
-                return self._alert(account_id, owner.user_name, "protected principal")
+                return self._later_alert(account_id, owner.user_name, "protected principal")
             if policy.dry_run:
-                return self._alert(account_id, owner.user_name, "dry run: would deactivate")
+                return self._later_alert(account_id, owner.user_name, "dry run: would deactivate")
             try:
                 admin.deactivate(owner.user_name, key.key_id)
             except KeyNotFoundError:
-                return self._unknown_key(account_id, "KeyNotFoundError")
+                return self._later_unknown(account_id, "KeyNotFoundError")
             user_name = owner.user_name
         self.contained_at = self.deps.clock.now()
         self._observe("deactivated", user_name=user_name)
+        deactivated_user = user_name
+        return lambda defer: self._after_deactivation(account_id, admin, deactivated_user, defer)
 
+    def _after_deactivation(
+        self, account_id: str, admin: KeyAdmin, user_name: str, defer: bool
+    ) -> Outcome:
         incident, duplicate, first = self._record(
             account_id,
             user_name=user_name,
@@ -233,14 +348,21 @@ class _Containment:
             admin.activate(user_name, self.key.key_id)
             self._observe("known false positive: reactivated again", user_name=user_name)
             return self._outcome(incident, False, duplicate, None)
+        if defer and not (incident.done(Step.REPLACED) and incident.done(Step.TAGGED)):
+            self._observe("steps deferred", incident_id=incident.incident_id)
+            return self._outcome(incident, first, duplicate, self.contained_at, deferred=True)
+        incident = self._steps(incident, admin, user_name)
+        return self._outcome(incident, first, duplicate, self.contained_at)
+
+    def _steps(self, incident: Incident, admin: KeyAdmin, user_name: str) -> Incident:
+        """Everything after the record: each step skips itself when the incident says done."""
         incident = self._revoke(incident, admin, admin.principal("user", user_name))
         incident = self._replace(incident, admin)
         incident = self._tag(incident, admin)
-        incident = self._notify(incident)
-        return self._outcome(incident, first, duplicate, self.contained_at)
+        return self._notify(incident)
 
     # -- temporary (ASIA) keys ----------------------------------------------------------------
-    def _contain_session_key(self, account_id: str, admin: KeyAdmin) -> Outcome:
+    def _contain_session_key(self, account_id: str, admin: KeyAdmin) -> Rest:
         key, deps = self.key, self.deps
         principal: PrincipalRef | None = None
         exact = False  # CloudTrail gives the real ARN, path included; an event only the name
@@ -252,16 +374,18 @@ class _Containment:
             principal = deps.sessions.principal_of_session_key(key.key_id, account_id)
             exact = True
         if principal is None:
-            return self._unknown_key(account_id, "no CloudTrail record of who minted this session")
+            return self._later_unknown(
+                account_id, "no CloudTrail record of who minted this session"
+            )
         self._observe("located", principal=principal.arn)
         if exact and deps.policy.protects(
             account_id, principal.kind, principal.name, principal.arn
         ):
-            return self._alert(account_id, principal.name, "protected principal")
+            return self._later_alert(account_id, principal.name, "protected principal")
         if not exact and self._protected(account_id, admin, principal.kind, principal.name):
-            return self._alert(account_id, principal.name, "protected principal")
+            return self._later_alert(account_id, principal.name, "protected principal")
         if deps.policy.dry_run:
-            return self._alert(account_id, principal.name, "dry run: would revoke sessions")
+            return self._later_alert(account_id, principal.name, "dry run: would revoke sessions")
         # For a session key, revoking the principal's older sessions *is* the containment.
         now = deps.clock.now()
         try:
@@ -271,7 +395,7 @@ class _Containment:
         except (AccessDeniedError, UnmodifiableEntityError) as exc:
             # IAM Identity Center and service-linked roles refuse inline policies: their
             # sessions are revoked in Identity Center, by a person.
-            return self._alert(
+            return self._later_alert(
                 account_id,
                 principal.name,
                 f"cannot revoke the sessions of {principal.arn} ({type(exc).__name__}); "
@@ -279,6 +403,10 @@ class _Containment:
             )
         self.contained_at = now
         self._observe("sessions revoked", principal=principal.arn)
+        revoked = principal
+        return lambda _defer: self._after_revoke(account_id, revoked)
+
+    def _after_revoke(self, account_id: str, principal: PrincipalRef) -> Outcome:
         incident, duplicate, first = self._record(
             account_id,
             user_name=principal.name,
@@ -336,6 +464,12 @@ class _Containment:
         try:
             return self._create_and_deliver(incident, admin, user, held.stale_since)
         except TransientError:
+            # This worker stops here, so the next delivery may take the step at once rather
+            # than wait out the lease: a resume comes back in seconds, not the queue's minutes.
+            # That delivery deletes a key recorded here and says a replacement was
+            # interrupted, as after a crash.
+            with contextlib.suppress(LeakResponderError):
+                self._update(incident, lambda i: abandoned(i, "replace", held))
             raise
         except LeakResponderError as exc:
             # Retrying cannot fix it (a permission, an invalid policy): the owner is told, and
@@ -487,9 +621,15 @@ class _Containment:
         return self._outcome(self._notify(incident), False, duplicate, None)
 
     def _outcome(
-        self, incident: Incident, first: bool, duplicate: bool, contained_at: datetime | None
+        self,
+        incident: Incident,
+        first: bool,
+        duplicate: bool,
+        contained_at: datetime | None,
+        *,
+        deferred: bool = False,
     ) -> Outcome:
-        return Outcome(incident, first, duplicate, contained_at, self.notification_failed)
+        return Outcome(incident, first, duplicate, contained_at, self.notification_failed, deferred)
 
     # -- the incident record ----------------------------------------------------------------------
     def _record(

@@ -106,8 +106,9 @@ def take_lease(
             return None
         held = current.claims.get(name)
         if held:
-            since = parse_iso(held.partition("|")[2])
-            if now - since < lease:
+            holder, _, taken_at = held.partition("|")
+            since = parse_iso(taken_at)
+            if holder != ABANDONED and now - since < lease:
                 return None
             stale[:] = [since]
         taken = replace(current, claims={**current.claims, name: f"{token}|{iso(now)}"})
@@ -116,6 +117,20 @@ def take_lease(
     updated = update_incident(store, incident, take)
     mine = updated.claims.get(name, "").startswith(f"{token}|")
     return Lease(updated, mine, stale[0] if mine and stale else None)
+
+
+# A lease whose holder gave up (a transient error) rather than died: free to take at once, and
+# still saying since when the work was interrupted.
+ABANDONED = "abandoned"
+
+
+def abandoned(incident: Incident, name: str, held: Lease) -> Incident | None:
+    """The lease ``held`` given up, if this worker still holds it (None: nothing to change)."""
+    claim = incident.claims.get(name)
+    if claim is None or claim != held.incident.claims.get(name):
+        return None
+    taken_at = claim.partition("|")[2]
+    return replace(incident, claims={**incident.claims, name: f"{ABANDONED}|{taken_at}"})
 
 
 def released(incident: Incident, name: str) -> Incident:
