@@ -10,11 +10,18 @@ Failure policy, so that nothing is lost and nothing loops:
   receive it goes to the DLQ with the reason instead of being redriven without one;
 - a notice that failed (Slack down, rate limited) is retried with the message until the last
   receive, after which it stays pending for the reminder (the key is Inactive either way).
+
+Deactivate first (docs/architecture.md): every key of a batch gets its first move (Inactive,
+or sessions revoked) before any incident of the batch is recorded or goes further. When more
+reports wait on the queues than one batch holds, each incident's later steps go to the resume
+queue instead, so that the waiting keys are deactivated before them; a resume is itself put
+back, later each time, while reports wait, and runs anyway after ``MAX_DEFERRALS``.
 """
 
 from __future__ import annotations
 
 import traceback
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,17 +36,46 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from leak_responder.domain.containment import ContainmentDeps, Outcome, contain, expand
-from leak_responder.domain.errors import RejectedMessageError, TransientError
-from leak_responder.domain.model import IncidentStatus
-from leak_responder.domain.ports import DeadLetters
+from leak_responder.domain.containment import (
+    ContainmentDeps,
+    Outcome,
+    Started,
+    begin,
+    expand,
+    resume,
+)
+from leak_responder.domain.errors import (
+    LeakResponderError,
+    RejectedMessageError,
+    TransientError,
+)
+from leak_responder.domain.model import IncidentStatus, Resumption
+from leak_responder.domain.ports import DeadLetters, ResumeQueue
 from leak_responder.observability import logger, metrics
 from leak_responder.redact import redact_reason
 from leak_responder.sources import DEFAULT_GUARDDUTY_SEVERITY_THRESHOLD, normalise
+from leak_responder.sources.resume import parse_resumption
+
+# Reports waiting beyond the batch in hand before the batch's later steps are handed on: at
+# least another full batch (the template's BatchSize) is waiting for a worker.
+DEFER_WHEN_WAITING = 10
 
 
 class NotificationPendingError(TransientError):
     """The key is contained but its notice is not delivered yet: retry the message."""
+
+
+@dataclass
+class _Prepared:
+    """One record after the batch's first pass: what was read, and each key's first move."""
+
+    received_at: datetime
+    receive_count: int
+    started: list[Started] = field(default_factory=list)
+    resumption: Resumption | None = None
+    rejected: RejectedMessageError | None = None  # never readable: dead-letter
+    unreadable: Exception | None = None  # a normaliser failed: dead-letter with where
+    error: Exception | None = None  # raised while starting a key: after the started ones finish
 
 
 class Responder:
@@ -51,6 +87,9 @@ class Responder:
         *,
         scanner_queue_arn: str | None = None,
         guardduty_severity_threshold: float = DEFAULT_GUARDDUTY_SEVERITY_THRESHOLD,
+        resume_queue: ResumeQueue | None = None,
+        resume_queue_arn: str | None = None,
+        defer_when_waiting: int = DEFER_WHEN_WAITING,
     ):
         self.deps = deps
         self.dead_letters = dead_letters
@@ -61,29 +100,50 @@ class Responder:
         # Scanner principals may write to this queue only; what comes from it is held to the
         # scanner schema (IAM decides who writes where, the source ARN says where it came from).
         self.scanner_queue_arn = scanner_queue_arn
-        # A batch whose every record failed is still a partial response, so the records are
-        # retried one by one rather than the whole invocation erroring.
-        self._processor = BatchProcessor(
-            event_type=EventType.SQS, raise_on_entire_batch_failure=False
-        )
+        # Where an incident's later steps go while reports wait (None: never handed on), and
+        # the only queue whose records are read as resumes.
+        self.resume_queue = resume_queue
+        self.resume_queue_arn = resume_queue_arn
+        self.defer_when_waiting = defer_when_waiting
 
     def handle_batch(
         self, event: dict[str, Any], context: LambdaContext | None = None
     ) -> PartialItemFailureResponse:
-        """An SQS event in, the records to retry (``batchItemFailures``) out."""
+        """An SQS event in, the records to retry (``batchItemFailures``) out.
+
+        First every record's keys get their first move, then each record is finished.
+        """
+        raw = event.get("Records") if isinstance(event, dict) else None
+        records = [r for r in raw if isinstance(r, dict)] if isinstance(raw, list) else []
+        prepared = {id(r): self._prepare(SQSRecord(r)) for r in records}
+        defer = self._should_defer(list(prepared.values()))
+
+        def finish(record: SQSRecord) -> None:
+            ready = prepared.pop(id(record.raw_event), None) or self._prepare(record)
+            self._finish(record, ready, defer)
+
+        # A processor per call: it keeps the batch's results, and callers may share this
+        # responder across threads (the bench's workers). A batch whose every record failed
+        # is still a partial response, so records are retried one by one.
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         return process_partial_response(
-            event=event,
-            record_handler=self.handle_record,
-            processor=self._processor,
-            context=context,
+            event=event, record_handler=finish, processor=processor, context=context
         )
 
     def handle_record(self, record: SQSRecord) -> None:
-        receive_count = int(record.attributes.approximate_receive_count or 1)
+        """One record, both passes at once (a batch of one)."""
+        self._finish(record, self._prepare(record), defer=False)
+
+    # -- first pass: read, and each key's first move --------------------------------------------
+    def _prepare(self, record: SQSRecord) -> _Prepared:
+        receive_count = _receive_count(record)
         received_at = _sent_at(record) or self.deps.clock.now()
-        last_try = receive_count >= self.max_receive_count
+        ready = _Prepared(received_at, receive_count)
         logger.append_keys(message_id=record.message_id, receive_count=receive_count)
         try:
+            if self._from_resume_queue(record):
+                ready.resumption = parse_resumption(record.body or "")
+                return ready
             reports = normalise(
                 record.body,
                 received_at=received_at,
@@ -91,22 +151,73 @@ class Responder:
                 guardduty_severity_threshold=self.guardduty_severity_threshold,
             )
         except RejectedMessageError as exc:
-            self._dead_letter(record, exc.reason, receive_count, rejected=True)
-            return
+            ready.rejected = exc
+            return ready
         except Exception as exc:
-            # A normaliser that fails otherwise has a bug, and reading the same body again
-            # fails the same way: straight to the DLQ with what failed and where, instead of
-            # burning every retry and reaching the DLQ through redrive without a reason.
-            self._dead_letter(record, f"not read: {_failure(exc)}", receive_count)
-            return
+            ready.unreadable = exc
+            return ready
         try:
-            pending = False
             for report in reports:
                 for key in expand(report, self.deps.accounts):
                     logger.append_keys(key_id=key.key_id, source=key.source.value)
-                    outcome = contain(key, self.deps, received_at=received_at)
-                    self._record_outcome(outcome, received_at)
-                    pending = pending or outcome.notification_failed
+                    ready.started.append(begin(key, self.deps, received_at=received_at))
+        except Exception as exc:
+            # The keys started before it are finished first, then this is handled as the
+            # record's failure: a key made Inactive is never left without its incident.
+            ready.error = exc
+        finally:
+            logger.remove_keys(["key_id", "source"])
+        return ready
+
+    def _should_defer(self, batch: list[_Prepared]) -> bool:
+        """Hand the later steps on only when more reports wait than a batch holds."""
+        if self.resume_queue is None:
+            return False
+        starts = sum(1 for p in batch for s in p.started if s.contained_at is not None)
+        resumes = sum(1 for p in batch if p.resumption is not None)
+        if resumes == 0 and starts < 2:
+            return False  # nothing to gain: one key's steps are this worker's only work
+        try:
+            waiting = self.resume_queue.waiting()
+        except LeakResponderError as exc:
+            logger.warning("queue depth unknown; finishing in place", extra={"error": str(exc)})
+            return False
+        if waiting >= self.defer_when_waiting:
+            logger.info("reports waiting: later steps handed on", extra={"waiting": waiting})
+            return True
+        return False
+
+    # -- second pass: record and finish, or hand on -----------------------------------------------
+    def _finish(self, record: SQSRecord, ready: _Prepared, defer: bool) -> None:
+        receive_count, received_at = ready.receive_count, ready.received_at
+        last_try = receive_count >= self.max_receive_count
+        logger.append_keys(message_id=record.message_id, receive_count=receive_count)
+        if ready.rejected is not None:
+            self._dead_letter(record, ready.rejected.reason, receive_count, rejected=True)
+            return
+        if ready.unreadable is not None:
+            # A normaliser that fails otherwise has a bug, and reading the same body again
+            # fails the same way: straight to the DLQ with what failed and where, instead of
+            # burning every retry and reaching the DLQ through redrive without a reason.
+            self._dead_letter(record, f"not read: {_failure(ready.unreadable)}", receive_count)
+            return
+        try:
+            if ready.resumption is not None:
+                self._resume(ready.resumption, received_at, defer, last_try)
+                return
+            pending = False
+            handed_on: list[Outcome] = []
+            for started in ready.started:
+                logger.append_keys(key_id=started.key.key_id, source=started.key.source.value)
+                outcome = started.finish(defer=defer)
+                self._record_outcome(outcome, received_at)
+                pending = pending or outcome.notification_failed
+                if outcome.deferred:
+                    handed_on.append(outcome)
+            if handed_on:
+                pending = self._hand_on(handed_on, received_at) or pending
+            if ready.error is not None:
+                raise ready.error
             if pending and not last_try:
                 raise NotificationPendingError("key contained; notice pending, will retry")
         except RejectedMessageError as exc:
@@ -124,6 +235,61 @@ class Responder:
             raise
         finally:
             logger.remove_keys(["key_id", "source", "incident_id"])
+
+    def _resume(
+        self, resumption: Resumption, received_at: datetime, defer: bool, last_try: bool
+    ) -> None:
+        logger.append_keys(key_id=resumption.key_id, incident_id=resumption.incident_id)
+        if defer and resumption.may_wait and self._put_back([resumption.later()]):
+            return
+        try:
+            outcome = resume(
+                resumption.account_id, resumption.key_id, self.deps, received_at=received_at
+            )
+        except TransientError:
+            # IAM is throttling the steps that are not urgent: back off through the queue,
+            # later each time, instead of holding a worker that a waiting key needs.
+            if resumption.may_wait and self._put_back([resumption.later()]):
+                return
+            raise
+        self._record_outcome(outcome, received_at)
+        if outcome.notification_failed and not last_try:
+            raise NotificationPendingError("resumed; notice pending, will retry")
+
+    def _hand_on(self, outcomes: list[Outcome], received_at: datetime) -> bool:
+        """Queue the later steps of these incidents, or finish them here if the queue refuses.
+        True if a notice failed while finishing here (the record is worth retrying)."""
+        resumptions = [
+            Resumption(o.incident.account_id, o.incident.key_id, o.incident.incident_id)
+            for o in outcomes
+        ]
+        if self._put_back(resumptions):
+            metrics.add_metric(name="StepsHandedOn", unit=MetricUnit.Count, value=len(outcomes))
+            return False
+        # Finishing is safe to repeat, so a resume that did get queued costs nothing.
+        pending = False
+        for r in resumptions:
+            outcome = resume(r.account_id, r.key_id, self.deps, received_at=received_at)
+            self._record_outcome(outcome, received_at)
+            pending = pending or outcome.notification_failed
+        return pending
+
+    def _put_back(self, resumptions: list[Resumption]) -> bool:
+        assert self.resume_queue is not None
+        try:
+            self.resume_queue.send(resumptions)
+        except LeakResponderError as exc:
+            logger.warning("resume queue refused; finishing in place", extra={"error": str(exc)})
+            return False
+        logger.info(
+            "later steps handed on",
+            extra={"incidents": [r.incident_id for r in resumptions], "count": len(resumptions)},
+        )
+        return True
+
+    def _from_resume_queue(self, record: SQSRecord) -> bool:
+        source = record.get("eventSourceARN")
+        return bool(self.resume_queue_arn) and source == self.resume_queue_arn
 
     def _from_scanner_queue(self, record: SQSRecord) -> bool:
         # .get: a record built by hand (tests, tools) may lack the field; Lambda always sets it.
@@ -185,6 +351,13 @@ def _failure(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
     return f"{type(exc).__name__}{where}: {exc}"
+
+
+def _receive_count(record: SQSRecord) -> int:
+    try:
+        return max(1, int(record.attributes.approximate_receive_count or 1))
+    except (TypeError, ValueError):
+        return 1
 
 
 def _sent_at(record: SQSRecord) -> datetime | None:

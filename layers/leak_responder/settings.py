@@ -26,6 +26,10 @@ class Settings:
     # The queue CI scanners may write to: records from it may only be scanner findings, so a
     # scanner principal cannot forge an AWS event (which can name any user or role).
     scanner_queue_arn: str | None = None
+    # Deactivate first: where later steps go while reports wait, and the queues to count.
+    resume_queue_url: str | None = None
+    resume_queue_arn: str | None = None
+    watched_queue_urls: tuple[str, ...] = ()
     dry_run: bool = False
     # GuardDutySeverityThreshold: Security Hub findings imported from GuardDuty below it are
     # not acted on, as the rules do not route them (the template's default, and normalise's).
@@ -70,6 +74,9 @@ class Settings:
             dlq_url=env.get("DLQ_URL") or None,
             max_receive_count=max_receive,
             scanner_queue_arn=env.get("SCANNER_QUEUE_ARN") or None,
+            resume_queue_url=env.get("RESUME_QUEUE_URL") or None,
+            resume_queue_arn=env.get("RESUME_QUEUE_ARN") or None,
+            watched_queue_urls=tuple(sorted(_csv(env.get("WATCHED_QUEUE_URLS")))),
             dry_run=env.get("DRY_RUN", "false").strip().lower() in _TRUE,
             guardduty_severity_threshold=guardduty_threshold,
             protected_principals=_csv(env.get("PROTECTED_PRINCIPALS"))

@@ -16,6 +16,7 @@ from leak_responder.adapters.aws.clients import ClientFactory
 from leak_responder.adapters.aws.cloudtrail import CloudTrailSessionLocator
 from leak_responder.adapters.aws.dlq import DeadLetterQueue
 from leak_responder.adapters.aws.incidents import DynamoIncidentStore
+from leak_responder.adapters.aws.resume_queue import SqsResumeQueue
 from leak_responder.adapters.aws.secrets import SecretsManagerStore
 from leak_responder.adapters.aws.sts import StsAccounts
 from leak_responder.adapters.clock import UtcClock
@@ -112,15 +113,20 @@ def build_responder(settings: Settings, factory: ClientFactory | None = None) ->
     if not settings.dlq_url:
         raise ConfigurationError("DLQ_URL is not set")
     accounts = build_accounts(settings, factory or ClientFactory(region=settings.region))
-    dlq = DeadLetterQueue(
-        Lazy(lambda: accounts.client("sqs", accounts.home_account_id)), settings.dlq_url
-    )
+    sqs = Lazy(lambda: accounts.client("sqs", accounts.home_account_id))
+    resumes = None
+    if settings.resume_queue_url:
+        if not settings.resume_queue_arn:
+            raise ConfigurationError("RESUME_QUEUE_URL is set without RESUME_QUEUE_ARN")
+        resumes = SqsResumeQueue(sqs, settings.resume_queue_url, settings.watched_queue_urls)
     return Responder(
         build_containment(settings, accounts),
-        dlq,
+        DeadLetterQueue(sqs, settings.dlq_url),
         settings.max_receive_count,
         scanner_queue_arn=settings.scanner_queue_arn,
         guardduty_severity_threshold=settings.guardduty_severity_threshold,
+        resume_queue=resumes,
+        resume_queue_arn=settings.resume_queue_arn,
     )
 
 

@@ -157,7 +157,7 @@ def test_functions_run_locally_with_the_templates_environment(provisioned: Provi
     assert (responder.code_uri / "app.py").is_file()
     sources = responder.sqs_sources()
     assert sorted(s["Queue"] for s in sources) == sorted(
-        [provisioned.arn("LeakQueue"), provisioned.arn("ScannerQueue")]
+        [provisioned.arn(q) for q in ("LeakQueue", "ScannerQueue", "ResumeQueue")]
     )
     assert all("ReportBatchItemFailures" in s["FunctionResponseTypes"] for s in sources)
     assert responder.environment["SCANNER_QUEUE_ARN"] == provisioned.arn("ScannerQueue")

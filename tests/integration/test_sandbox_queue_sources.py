@@ -30,13 +30,13 @@ def test_the_responders_sources_carry_their_maximum_concurrency(
     session: boto3.session.Session,
 ) -> None:
     default = provision(TEMPLATE, session).functions["ResponderFunction"].sqs_sources()
-    assert [int(s["ScalingConfig"]["MaximumConcurrency"]) for s in default] == [10, 10]
+    assert [int(s["ScalingConfig"]["MaximumConcurrency"]) for s in default] == [10, 10, 10]
 
 
 def test_the_maximum_concurrency_follows_the_parameter(session: boto3.session.Session) -> None:
     provisioned = provision(TEMPLATE, session, {"ResponderMaximumConcurrency": "25"})
     sources = provisioned.functions["ResponderFunction"].sqs_sources()
-    assert [int(s["ScalingConfig"]["MaximumConcurrency"]) for s in sources] == [25, 25]
+    assert [int(s["ScalingConfig"]["MaximumConcurrency"]) for s in sources] == [25, 25, 25]
 
 
 def _function_with_sqs_source(tmp_path: Path, **source: Any) -> Path:

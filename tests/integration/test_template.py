@@ -70,7 +70,14 @@ def _refs(template: dict[str, Any], **overrides: Any) -> dict[str, Any]:
 
 
 def _fake_attributes(template: dict[str, Any]) -> dict[str, str]:
-    return {f"{logical_id}.Arn": f"arn:test:{logical_id}" for logical_id in template["Resources"]}
+    resources = template["Resources"]
+    # SAM creates "<Function>Role" for a function that names no role of its own.
+    generated = [
+        f"{logical_id}Role"
+        for logical_id, r in resources.items()
+        if r["Type"] == "AWS::Serverless::Function" and "Role" not in r.get("Properties", {})
+    ]
+    return {f"{i}.Arn": f"arn:test:{i}" for i in [*resources, *generated]}
 
 
 def _matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
@@ -370,14 +377,14 @@ def test_runtime_is_a_current_python_and_layer_builds_the_package(
     assert {"aws-lambda-powertools", "slack-sdk"} <= pinned
 
 
-def test_responder_consumes_both_queues_with_partial_batch_failures(
+def test_responder_consumes_every_queue_with_partial_batch_failures(
     resources: dict[str, Any],
 ) -> None:
     # Given the responder's event sources, Then there is one per queue, with the same settings
     events = list(resources["ResponderFunction"]["Properties"]["Events"].values())
-    assert [e["Type"] for e in events] == ["SQS", "SQS"]
+    assert [e["Type"] for e in events] == ["SQS", "SQS", "SQS"]
     queues = sorted(e["Properties"]["Queue"]["Fn::GetAtt"][0] for e in events)
-    assert queues == ["LeakQueue", "ScannerQueue"]
+    assert queues == ["LeakQueue", "ResumeQueue", "ScannerQueue"]
     for event in events:
         props = event["Properties"]
         assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -698,9 +705,33 @@ def test_the_leak_queue_denies_every_other_sender(
     assert _queue_denies(statements, {**_send(source_arn=rules[0]), "aws:SecureTransport": "false"})
 
 
-def test_operator_roles_appear_only_in_the_leak_queue_deny(template: dict[str, Any]) -> None:
+def test_operator_roles_appear_only_in_the_queue_denies(template: dict[str, Any]) -> None:
     uses = {path[:2] for path in _paths_to(template, {"Ref": "OperatorRoleArns"})}
-    assert uses == {("Resources", "LeakQueuePolicy"), ("Conditions", "HasOperatorRoles")}
+    assert uses == {
+        ("Resources", "LeakQueuePolicy"),
+        ("Resources", "ResumeQueuePolicy"),
+        ("Conditions", "HasOperatorRoles"),
+    }
+
+
+@pytest.mark.parametrize("operators", [[""], [OPERATOR], [OPERATOR, CI_ROLE.replace("ci", "o")]])
+def test_only_the_responder_sends_to_the_resume_queue(
+    template: dict[str, Any], operators: list[str]
+) -> None:
+    # Given the resume queue's policy, with or without operator roles
+    statements = _queue_policy(template, "ResumeQueuePolicy", [""], operators)
+    responder = "arn:test:ResponderFunctionRole"
+    # Then the responder's role sends, and operators only when configured
+    assert not _queue_denies(statements, _send(principal_arn=responder))
+    assert _queue_denies(statements, _send(principal_arn=OPERATOR)) is (operators == [""])
+    # And a CI role allowed sqs:SendMessage on "*", or an EventBridge rule, is refused
+    assert _queue_denies(statements, _send(principal_arn=CI_ROLE))
+    assert _queue_denies(statements, _send(source_arn="arn:aws:events:us-east-1:1:rule/x"))
+    # And plain HTTP is refused to everyone
+    assert _queue_denies(
+        statements, {**_send(principal_arn=responder), "aws:SecureTransport": "false"}
+    )
+    assert _tls_only(statements, "ResumeQueue")
 
 
 ROLE_ARN_PARAMETERS = ("SecurityRoleArn", "OperatorRoleArns")

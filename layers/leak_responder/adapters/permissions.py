@@ -5,7 +5,16 @@ A test compares these unions with the template's policies, in both directions.
 
 from __future__ import annotations
 
-from leak_responder.adapters.aws import cloudtrail, dlq, iam, incidents, secrets, slack_secrets, sts
+from leak_responder.adapters.aws import (
+    cloudtrail,
+    dlq,
+    iam,
+    incidents,
+    resume_queue,
+    secrets,
+    slack_secrets,
+    sts,
+)
 
 FUNCTION_PERMISSIONS: dict[str, tuple[tuple[str, ...], ...]] = {
     "ResponderFunction": (
@@ -15,6 +24,7 @@ FUNCTION_PERMISSIONS: dict[str, tuple[tuple[str, ...], ...]] = {
         incidents.PERMISSIONS,
         cloudtrail.PERMISSIONS,
         dlq.PERMISSIONS,
+        resume_queue.PERMISSIONS,
         slack_secrets.PERMISSIONS,
     ),
     "ApprovalFunction": (

@@ -249,3 +249,31 @@ class Incident:
 
 def incident_pk(account_id: str, key_id: str) -> str:
     return f"{account_id}#{key_id}"
+
+
+# A resume is put back while reports wait, at most this many times (then it runs anyway), each
+# time later: 2, 4, ... 256 seconds, about 8.5 minutes in all.
+MAX_DEFERRALS = 8
+MAX_DELAY_SECONDS = 900  # what SQS DelaySeconds takes
+
+
+@dataclass(frozen=True)
+class Resumption:
+    """ "Finish incident X": the steps after the record, handed on while reports wait."""
+
+    account_id: str
+    key_id: str
+    incident_id: str
+    deferrals: int = 0  # how many times this resume was put back already
+
+    def later(self) -> Resumption:
+        return Resumption(self.account_id, self.key_id, self.incident_id, self.deferrals + 1)
+
+    @property
+    def delay_seconds(self) -> int:
+        """Back-off that grows with each deferral, so a long storm costs few receives."""
+        return 0 if self.deferrals == 0 else min(MAX_DELAY_SECONDS, 2**self.deferrals)
+
+    @property
+    def may_wait(self) -> bool:
+        return self.deferrals < MAX_DEFERRALS

@@ -6,12 +6,12 @@ the clock, and what an edge must supply.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from leak_responder.domain.model import Incident
+from leak_responder.domain.model import Incident, Resumption
 
 
 class Secret:
@@ -175,6 +175,19 @@ class DeadLetters(Protocol):
     """Where a message that will never succeed goes, with the reason it failed."""
 
     def send(self, body: str, reason: str, message_id: str, receive_count: int) -> None: ...
+
+
+class ResumeQueue(Protocol):
+    """Where the steps after a key's record go while other reports wait for a worker."""
+
+    def waiting(self) -> int:
+        """Reports waiting for a worker on the queues the responder reads (approximate)."""
+        ...
+
+    def send(self, resumptions: Sequence[Resumption]) -> None:
+        """Queue each resumption (after its ``delay_seconds``), or raise: never a partial
+        success reported as a whole one."""
+        ...
 
 
 class Observer(Protocol):
