@@ -111,8 +111,10 @@ class RecordingFactory(ClientFactory):
         super().__init__(boto3.session.Session(region_name=region), region)
         self.log = log
 
-    def __call__(self, service: str, creds: dict[str, str] | None = None) -> Any:
-        client = super().__call__(service, creds)
+    def __call__(
+        self, service: str, creds: dict[str, str] | None = None, *, urgent: bool = False
+    ) -> Any:
+        client = super().__call__(service, creds, urgent=urgent)
         self.log.hook(client.meta.events, creds)
         return client
 

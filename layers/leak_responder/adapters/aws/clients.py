@@ -12,6 +12,14 @@ from botocore.config import Config
 CLIENT_CONFIG = Config(
     connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 3}
 )
+# The one urgent call of a containment (UpdateAccessKey Inactive; an ASIA key's revoke policy)
+# keeps trying through throttling rather than give the key back to the queue for minutes, and
+# paces itself to what IAM accepts (botocore's adaptive mode: a client-side token bucket that
+# shrinks on throttling) instead of retrying in a storm. Ten attempts with botocore's capped
+# exponential back-off stay inside the responder's 60 s timeout.
+URGENT_CLIENT_CONFIG = Config(
+    connect_timeout=3, read_timeout=10, retries={"mode": "adaptive", "max_attempts": 10}
+)
 
 
 class ClientFactory:
@@ -26,13 +34,19 @@ class ClientFactory:
         session: boto3.session.Session | None = None,
         region: str | None = None,
         config: Config = CLIENT_CONFIG,
+        urgent_config: Config = URGENT_CLIENT_CONFIG,
     ) -> None:
         self._session = session or boto3.session.Session(region_name=region)
         self._region = region or self._session.region_name or "us-east-1"
         self._config = config
+        self._urgent_config = urgent_config
 
-    def __call__(self, service: str, creds: dict[str, str] | None = None) -> Any:
-        kwargs: dict[str, Any] = {"region_name": self._region, "config": self._config}
+    def __call__(
+        self, service: str, creds: dict[str, str] | None = None, *, urgent: bool = False
+    ) -> Any:
+        """``urgent``: the client for a containment's one urgent call (its own retry policy)."""
+        config = self._urgent_config if urgent else self._config
+        kwargs: dict[str, Any] = {"region_name": self._region, "config": config}
         if creds:
             kwargs.update(
                 aws_access_key_id=creds["AccessKeyId"],

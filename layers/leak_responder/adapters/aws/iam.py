@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -150,14 +150,26 @@ def existing_cutoff(document: object) -> tuple[datetime | None, bool]:
 class IamKeyAdmin:
     """The KeyAdmin port for one account, over an IAM client for that account."""
 
-    def __init__(self, client: Any, account_id: str, partition: str = "aws") -> None:
+    def __init__(
+        self,
+        client: Any,
+        account_id: str,
+        partition: str = "aws",
+        *,
+        urgent: Callable[[], Any] | None = None,
+    ) -> None:
         self._iam = client
         self.account_id = account_id
         self._partition = partition
+        # The client for the one urgent call of a containment, built when first needed (it
+        # differs only in its retry policy: clients.URGENT_CLIENT_CONFIG).
+        self._urgent = urgent or (lambda: client)
 
     def deactivate(self, user_name: str, key_id: str) -> None:
         with translated("iam:UpdateAccessKey"):
-            self._iam.update_access_key(UserName=user_name, AccessKeyId=key_id, Status="Inactive")
+            self._urgent().update_access_key(
+                UserName=user_name, AccessKeyId=key_id, Status="Inactive"
+            )
 
     def activate(self, user_name: str, key_id: str) -> None:
         with translated("iam:UpdateAccessKey"):
@@ -246,16 +258,18 @@ class IamKeyAdmin:
         if ours and found is not None and found >= wanted:
             return
         document = revoke_policy_document(max(wanted, found or wanted))
+        # Without the read, this is a session key's containment itself: the urgent client.
+        iam = self._iam if keep_later else self._urgent()
         if principal.kind == "role":
             with translated("iam:PutRolePolicy"):
-                self._iam.put_role_policy(
+                iam.put_role_policy(
                     RoleName=principal.name,
                     PolicyName=REVOKE_POLICY_NAME,
                     PolicyDocument=document,
                 )
         else:
             with translated("iam:PutUserPolicy"):
-                self._iam.put_user_policy(
+                iam.put_user_policy(
                     UserName=principal.name,
                     PolicyName=REVOKE_POLICY_NAME,
                     PolicyDocument=document,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from leak_responder.adapters.aws.errors import translated
 from leak_responder.adapters.aws.iam import IamKeyAdmin
@@ -14,8 +14,16 @@ from leak_responder.domain.errors import AccessDeniedError
 ASSUME_PERMISSIONS: tuple[str, ...] = ("sts:AssumeRole",)
 PERMISSIONS: tuple[str, ...] = ("sts:GetAccessKeyInfo", *ASSUME_PERMISSIONS)
 
+
 # Builds a client: (service, credentials or None for our own) -> client. Passed in at the edge.
-ClientFactory = Callable[[str, dict[str, str] | None], Any]
+class ClientFactory(Protocol):
+    """``(service, credentials, urgent=...) -> client``: adapters.aws.clients.ClientFactory."""
+
+    def __call__(
+        self, service: str, creds: dict[str, str] | None = None, *, urgent: bool = False
+    ) -> Any: ...
+
+
 # Assumed-role credentials are refreshed this long before they expire.
 REFRESH_MARGIN = timedelta(minutes=5)
 SESSION_NAME = "leak-responder"
@@ -43,7 +51,7 @@ class StsAccounts:
         self._now = now
         self._lock = threading.Lock()
         self._sessions: dict[str, tuple[dict[str, str], datetime]] = {}
-        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients: dict[tuple[str, str, bool], Any] = {}
 
     def account_of(self, key_id: str) -> str:
         with translated("sts:GetAccessKeyInfo"):
@@ -52,21 +60,30 @@ class StsAccounts:
             )
 
     def key_admin(self, account_id: str) -> IamKeyAdmin:
-        return IamKeyAdmin(self.client("iam", account_id), account_id, self._partition)
+        return IamKeyAdmin(
+            self.client("iam", account_id),
+            account_id,
+            self._partition,
+            urgent=lambda: self.client("iam", account_id, urgent=True),
+        )
 
-    def client(self, service: str, account_id: str) -> Any:
-        """A client for ``service`` acting in ``account_id``; AccessDeniedError if unreachable."""
+    def client(self, service: str, account_id: str, *, urgent: bool = False) -> Any:
+        """A client for ``service`` acting in ``account_id``; AccessDeniedError if unreachable.
+        ``urgent``: the one with the urgent call's retry policy (clients.URGENT_CLIENT_CONFIG)."""
         if account_id == self.home_account_id:
-            return self._cached(service, account_id, None)
+            return self._cached(service, account_id, None, urgent)
         if not self._role:
             raise AccessDeniedError(f"account {account_id} is foreign and no member role is set")
-        return self._cached(service, account_id, self._credentials(account_id))
+        return self._cached(service, account_id, self._credentials(account_id), urgent)
 
-    def _cached(self, service: str, account_id: str, creds: dict[str, str] | None) -> Any:
-        key = (service, account_id if creds is None else f"{account_id}:{creds['AccessKeyId']}")
+    def _cached(
+        self, service: str, account_id: str, creds: dict[str, str] | None, urgent: bool
+    ) -> Any:
+        who = account_id if creds is None else f"{account_id}:{creds['AccessKeyId']}"
+        key = (service, who, urgent)
         with self._lock:
             if key not in self._clients:
-                self._clients[key] = self._factory(service, creds)
+                self._clients[key] = self._factory(service, creds, urgent=urgent)
             return self._clients[key]
 
     def _credentials(self, account_id: str) -> dict[str, str]:
