@@ -21,6 +21,7 @@ back, later each time, while reports wait, and runs anyway after ``MAX_DEFERRALS
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,6 +60,10 @@ from leak_responder.sources.resume import parse_resumption
 # Reports waiting beyond the batch in hand before the batch's later steps are handed on: at
 # least another full batch (the template's BatchSize) is waiting for a worker.
 DEFER_WHEN_WAITING = 10
+# A key's first move is not started with less of the invocation left than this: one urgent
+# call under throttling takes up to its pacer's budget plus one request's timeouts (about 8 s),
+# and the batch's second pass needs the rest. Keys not started are retried by the queue.
+START_MARGIN_MS = 30_000
 
 
 class NotificationPendingError(TransientError):
@@ -115,7 +120,11 @@ class Responder:
         """
         raw = event.get("Records") if isinstance(event, dict) else None
         records = [r for r in raw if isinstance(r, dict)] if isinstance(raw, list) else []
-        prepared = {id(r): self._prepare(SQSRecord(r)) for r in records}
+
+        def out_of_time() -> bool:
+            return context is not None and context.get_remaining_time_in_millis() < START_MARGIN_MS
+
+        prepared = {id(r): self._prepare(SQSRecord(r), out_of_time) for r in records}
         defer = self._should_defer(list(prepared.values()))
 
         def finish(record: SQSRecord) -> None:
@@ -135,9 +144,18 @@ class Responder:
         self._finish(record, self._prepare(record), defer=False)
 
     # -- first pass: read, and each key's first move --------------------------------------------
-    def _prepare(self, record: SQSRecord) -> _Prepared:
-        receive_count = _receive_count(record)
-        received_at = _sent_at(record) or self.deps.clock.now()
+    def _prepare(
+        self, record: SQSRecord, out_of_time: Callable[[], bool] = lambda: False
+    ) -> _Prepared:
+        """Never raises: it runs outside BatchProcessor's per-record isolation, so whatever
+        fails here is kept and handled as this record's failure in the second pass."""
+        try:
+            receive_count = _receive_count(record)
+            received_at = _sent_at(record) or self.deps.clock.now()
+        except Exception as exc:  # a record built by hand without attributes
+            ready = _Prepared(self.deps.clock.now(), 1)
+            ready.unreadable = exc
+            return ready
         ready = _Prepared(received_at, receive_count)
         logger.append_keys(message_id=record.message_id, receive_count=receive_count)
         try:
@@ -159,6 +177,8 @@ class Responder:
         try:
             for report in reports:
                 for key in expand(report, self.deps.accounts):
+                    if out_of_time():
+                        raise TransientError("too little of the invocation left to start a key")
                     logger.append_keys(key_id=key.key_id, source=key.source.value)
                     ready.started.append(begin(key, self.deps, received_at=received_at))
         except Exception as exc:
@@ -179,8 +199,12 @@ class Responder:
             return False  # nothing to gain: one key's steps are this worker's only work
         try:
             waiting = self.resume_queue.waiting()
-        except LeakResponderError as exc:
-            logger.warning("queue depth unknown; finishing in place", extra={"error": str(exc)})
+        except Exception as exc:
+            # Finishing in place is always safe; only the order of work suffers.
+            logger.warning(
+                "queue depth unknown; finishing in place",
+                extra={"error": redact_reason(f"{type(exc).__name__}: {exc}")},
+            )
             return False
         if waiting >= self.defer_when_waiting:
             logger.info("reports waiting: later steps handed on", extra={"waiting": waiting})
@@ -207,15 +231,19 @@ class Responder:
                 return
             pending = False
             handed_on: list[Outcome] = []
-            for started in ready.started:
-                logger.append_keys(key_id=started.key.key_id, source=started.key.source.value)
-                outcome = started.finish(defer=defer)
-                self._record_outcome(outcome, received_at)
-                pending = pending or outcome.notification_failed
-                if outcome.deferred:
-                    handed_on.append(outcome)
-            if handed_on:
-                pending = self._hand_on(handed_on, received_at) or pending
+            try:
+                for started in ready.started:
+                    logger.append_keys(key_id=started.key.key_id, source=started.key.source.value)
+                    outcome = started.finish(defer=defer)
+                    self._record_outcome(outcome, received_at)
+                    pending = pending or outcome.notification_failed
+                    if outcome.deferred:
+                        handed_on.append(outcome)
+            finally:
+                # Even when a later key of this record failed: an incident recorded and
+                # deferred must go on, or it stays open with nothing to finish it.
+                if handed_on:
+                    pending = self._hand_on(handed_on, received_at) or pending
             if ready.error is not None:
                 raise ready.error
             if pending and not last_try:
@@ -240,11 +268,19 @@ class Responder:
         self, resumption: Resumption, received_at: datetime, defer: bool, last_try: bool
     ) -> None:
         logger.append_keys(key_id=resumption.key_id, incident_id=resumption.incident_id)
-        if defer and resumption.may_wait and self._put_back([resumption.later()]):
-            return
+        if defer and resumption.may_wait:
+            # Put back only what names a real incident: anything else is dead-lettered now.
+            known = self.deps.incidents.get(resumption.account_id, resumption.key_id)
+            named = known is not None and known.incident_id == resumption.incident_id
+            if named and self._put_back([resumption.later()]):
+                return
         try:
             outcome = resume(
-                resumption.account_id, resumption.key_id, self.deps, received_at=received_at
+                resumption.account_id,
+                resumption.key_id,
+                self.deps,
+                received_at=received_at,
+                incident_id=resumption.incident_id,
             )
         except TransientError:
             # IAM is throttling the steps that are not urgent: back off through the queue,
@@ -266,16 +302,31 @@ class Responder:
         if self._put_back(resumptions):
             metrics.add_metric(name="StepsHandedOn", unit=MetricUnit.Count, value=len(outcomes))
             return False
-        # Finishing is safe to repeat, so a resume that did get queued costs nothing.
+        # Finishing is safe to repeat, so a resume that did get queued costs nothing. Each
+        # incident on its own: one that fails must not leave the others unfinished.
         pending = False
+        first_error: Exception | None = None
         for r in resumptions:
-            outcome = resume(r.account_id, r.key_id, self.deps, received_at=received_at)
+            try:
+                outcome = resume(
+                    r.account_id,
+                    r.key_id,
+                    self.deps,
+                    received_at=received_at,
+                    incident_id=r.incident_id,
+                )
+            except Exception as exc:
+                first_error = first_error or exc
+                continue
             self._record_outcome(outcome, received_at)
             pending = pending or outcome.notification_failed
+        if first_error is not None:
+            raise first_error
         return pending
 
     def _put_back(self, resumptions: list[Resumption]) -> bool:
-        assert self.resume_queue is not None
+        if self.resume_queue is None:
+            return False
         try:
             self.resume_queue.send(resumptions)
         except LeakResponderError as exc:
@@ -366,5 +417,5 @@ def _sent_at(record: SQSRecord) -> datetime | None:
         return None
     try:
         return datetime.fromtimestamp(int(sent) / 1000, UTC)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, OSError):
         return None

@@ -1,6 +1,6 @@
-"""The one urgent call of a containment goes through its own IAM client, whose retry policy keeps
-trying through throttling and paces itself (botocore's adaptive mode); every other call keeps
-the ordinary, fail-fast one (issue 15: "deactivation gets priority over the other IAM writes")."""
+"""The one urgent call of a containment goes through its own IAM client, retried by the account's
+pacer (adapters/aws/pacing.py) through throttling; every other call keeps the ordinary,
+fail-fast one (issue 15: "deactivation gets priority over the other IAM writes")."""
 
 from __future__ import annotations
 
@@ -53,13 +53,15 @@ def world() -> Iterator[tuple[StsAccounts, Tracking, str]]:
         yield StsAccounts(factory, HOME), factory, key
 
 
-def test_the_urgent_policy_is_adaptive_and_patient_and_the_ordinary_one_fails_fast() -> None:
-    assert URGENT_CLIENT_CONFIG.retries == {"mode": "adaptive", "max_attempts": 10}
-    assert CLIENT_CONFIG.retries == {"mode": "standard", "max_attempts": 3}
+def test_the_urgent_client_makes_one_attempt_and_the_ordinary_one_retries() -> None:
+    # The urgent client's retries are the pacer's (adapters/aws/pacing.py), not botocore's.
     urgent = ClientFactory(region="us-east-1")("iam", urgent=True)
     ordinary = ClientFactory(region="us-east-1")("iam")
-    assert urgent.meta.config.retries["mode"] == "adaptive"
+    assert urgent.meta.config.retries["total_max_attempts"] == 1
     assert ordinary.meta.config.retries["mode"] == "standard"
+    # And building them leaves the shared configs as written
+    assert URGENT_CLIENT_CONFIG.retries == {"mode": "standard", "total_max_attempts": 1}
+    assert CLIENT_CONFIG.retries == {"mode": "standard", "max_attempts": 3}
 
 
 def test_deactivation_uses_the_urgent_client_and_nothing_else_does(

@@ -24,7 +24,7 @@ from leak_responder.domain.model import (
     Resumption,
     Step,
 )
-from leak_responder.responder import DEFER_WHEN_WAITING, Responder
+from leak_responder.responder import DEFER_WHEN_WAITING, START_MARGIN_MS, Responder
 from leak_responder.sources.resume import parse_resumption, resumption_body
 from leak_sandbox.testkit.events import health_event
 from leak_sandbox.testkit.fakes import FakeKeyAdmin
@@ -401,3 +401,25 @@ def test_a_resume_of_a_closed_incident_changes_nothing() -> None:
     calls_before = list(stage.world.home.calls)
     assert stage.run(stage.resumes([first])) == []
     assert stage.world.home.calls == calls_before
+
+
+class _Context:
+    def __init__(self, remaining_ms: int) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def test_no_key_is_started_with_too_little_of_the_invocation_left() -> None:
+    # Given a batch handed over with less time left than a throttled first move may need
+    stage = Stage(waiting=0)
+    event = stage.reports()
+    # When it is handled, Then no key is touched and every record goes back to the queue
+    result = stage.responder.handle_batch(event, _Context(START_MARGIN_MS - 1))  # type: ignore[arg-type]
+    failed = [f["itemIdentifier"] for f in result["batchItemFailures"]]
+    assert failed == [r["messageId"] for r in event["Records"]]
+    assert stage.world.home.calls == []
+    assert stage.world.incidents.items == {}
+    # And with time enough, the same batch is contained
+    assert stage.responder.handle_batch(event, _Context(60_000)) == {"batchItemFailures": []}  # type: ignore[arg-type]

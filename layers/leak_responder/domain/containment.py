@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from leak_responder.domain.errors import (
     AccessDeniedError,
@@ -30,9 +30,11 @@ from leak_responder.domain.errors import (
 )
 from leak_responder.domain.incidents import (
     MAX_WRITE_ATTEMPTS,
+    PATIENT_DELAYS,
     Pause,
     abandoned,
     deliver_notice,
+    holds,
     record_done_outside,
     released,
     take_lease,
@@ -65,6 +67,8 @@ from leak_responder.domain.ports import (
 )
 from leak_responder.domain.protection import Policy, is_protected
 from leak_responder.domain.tags import is_replacement_tag, leaked_tag, replacement_tag
+
+T = TypeVar("T")
 
 QUARANTINE_POLICY_PREFIX = "AWSCompromisedKeyQuarantine"
 MAX_STORED_SIGHTINGS = 50
@@ -207,16 +211,21 @@ def resume(
     *,
     received_at: datetime,
     defer: bool = False,
+    incident_id: str | None = None,
 ) -> Outcome:
     """Run what is left of a recorded incident (a deferred ``finish``). Idempotent.
 
     Resuming never deactivates or records a sighting: only the steps after the record run,
     from what the incident says is done. An incident that is closed (deleted, reactivated)
-    or has nothing left is returned as it is.
+    or has nothing left is returned as it is. ``incident_id``: the incident must be that one.
     """
     incident = deps.incidents.get(account_id, key_id)
     if incident is None:
         raise RejectedMessageError(f"resume: no incident for key {key_id} in {account_id}")
+    if incident_id is not None and incident.incident_id != incident_id:
+        raise RejectedMessageError(
+            f"resume: the incident of key {key_id} in {account_id} is not {incident_id[:64]!r}"
+        )
     key = LeakedKey(
         key_id=incident.key_id,
         # Not a new report: the source only labels what is observed while resuming.
@@ -236,6 +245,7 @@ class _Containment:
         self.received_at = received_at
         self.contained_at: datetime | None = None
         self.notification_failed = False
+        self.create_attempted = False  # this delivery called CreateAccessKey
 
     # -- entry --------------------------------------------------------------------------------
     def start(self) -> Rest:
@@ -461,15 +471,24 @@ class _Containment:
                 admin.delete_key(user, incident.new_key_id)
             self._observe("unusable replacement deleted", orphan_key_id=incident.new_key_id)
             incident = self._update(incident, lambda i: replace(i, new_key_id=None))
+        self.create_attempted = False
         try:
             return self._create_and_deliver(incident, admin, user, held.stale_since)
         except TransientError:
             # This worker stops here, so the next delivery may take the step at once rather
             # than wait out the lease: a resume comes back in seconds, not the queue's minutes.
-            # That delivery deletes a key recorded here and says a replacement was
-            # interrupted, as after a crash.
+            # Once CreateAccessKey was tried, that delivery must know a replacement may have
+            # been interrupted (it deletes a key recorded here, as after a crash); before, the
+            # claim is simply let go, so no key of the user's own is ever blamed.
+            attempted = self.create_attempted
+
+            def give_up(i: Incident) -> Incident | None:
+                if attempted:
+                    return abandoned(i, "replace", held)
+                return released(i, "replace") if holds(i, "replace", held) else None
+
             with contextlib.suppress(LeakResponderError):
-                self._update(incident, lambda i: abandoned(i, "replace", held))
+                self._update(incident, give_up)
             raise
         except LeakResponderError as exc:
             # Retrying cannot fix it (a permission, an invalid policy): the owner is told, and
@@ -497,6 +516,7 @@ class _Containment:
             )
         if len(admin.list_keys(user)) >= 2:
             return self._no_replacement(incident, limit, quarantined)
+        self.create_attempted = True
         try:
             new_key = admin.create_key(user)
         except KeyLimitError:
@@ -514,11 +534,21 @@ class _Containment:
                 admin.delete_key(user, new_key.key_id)
             self._observe("unrecorded replacement deleted", orphan_key_id=new_key.key_id)
             raise
+        # From here until the secret is stored, only this worker can ever deliver this key: a
+        # throttled call is tried again in place rather than throwing the key away.
         # Tagged at once, so a quarantine event for this user never mistakes it for the leak.
         tag = {new_key.key_id: replacement_tag(incident.key_id, incident.incident_id)}
-        note = self._best_effort("replacement not tagged", lambda: admin.tag_user(user, tag))
-        owner = PrincipalRef("user", user, admin.principal_arn("user", user))
-        stored = self.deps.secrets.store(incident.account_id, owner, new_key, incident.incident_id)
+        note = self._best_effort(
+            "replacement not tagged", lambda: self._patiently(lambda: admin.tag_user(user, tag))
+        )
+        owner = PrincipalRef(
+            "user", user, self._patiently(lambda: admin.principal_arn("user", user))
+        )
+        stored = self._patiently(
+            lambda: self.deps.secrets.store(
+                incident.account_id, owner, new_key, incident.incident_id
+            )
+        )
         self._observe("secret stored", secret_name=stored.name)
         stamp = iso(self.deps.clock.now())
         return self._record_outside(
@@ -562,6 +592,15 @@ class _Containment:
             )
         self._observe("tagged", keys=sorted(tags))
         return self._complete(incident, Step.TAGGED, status=IncidentStatus.CONTAINED)
+
+    def _patiently(self, action: Callable[[], T]) -> T:
+        """``action``, tried again through transient errors as ``record_done_outside`` is."""
+        for delay in PATIENT_DELAYS:
+            try:
+                return action()
+            except TransientError:
+                self.deps.pause(delay)
+        return action()
 
     def _best_effort(self, what: str, action: Callable[[], None]) -> str | None:
         """Run a step that must not hold containment hostage. A refusal (invalid input, a

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import boto3
@@ -13,12 +14,11 @@ CLIENT_CONFIG = Config(
     connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 3}
 )
 # The one urgent call of a containment (UpdateAccessKey Inactive; an ASIA key's revoke policy)
-# keeps trying through throttling rather than give the key back to the queue for minutes, and
-# paces itself to what IAM accepts (botocore's adaptive mode: a client-side token bucket that
-# shrinks on throttling) instead of retrying in a storm. Ten attempts with botocore's capped
-# exponential back-off stay inside the responder's 60 s timeout.
+# makes one attempt per call: adapters/aws/pacing.UrgentPacer tries again, within a budget and
+# at a pace shared by the account's urgent calls, where botocore's retries would outlast the
+# timeout or stop once their quota is spent.
 URGENT_CLIENT_CONFIG = Config(
-    connect_timeout=3, read_timeout=10, retries={"mode": "adaptive", "max_attempts": 10}
+    connect_timeout=2, read_timeout=2, retries={"mode": "standard", "total_max_attempts": 1}
 )
 
 
@@ -45,7 +45,9 @@ class ClientFactory:
         self, service: str, creds: dict[str, str] | None = None, *, urgent: bool = False
     ) -> Any:
         """``urgent``: the client for a containment's one urgent call (its own retry policy)."""
-        config = self._urgent_config if urgent else self._config
+        # A copy per client: botocore rewrites a config's retries dict in place when it builds
+        # a client, and these module-level configs must stay as written.
+        config = copy.deepcopy(self._urgent_config if urgent else self._config)
         kwargs: dict[str, Any] = {"region_name": self._region, "config": config}
         if creds:
             kwargs.update(

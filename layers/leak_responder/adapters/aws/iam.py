@@ -10,6 +10,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from leak_responder.adapters.aws.errors import error_code, translate, translated
+from leak_responder.adapters.aws.pacing import UrgentPacer
 from leak_responder.domain.errors import KeyLimitError
 from leak_responder.domain.ports import (
     AccessKeyInfo,
@@ -157,19 +158,24 @@ class IamKeyAdmin:
         partition: str = "aws",
         *,
         urgent: Callable[[], Any] | None = None,
+        pacer: UrgentPacer | None = None,
     ) -> None:
         self._iam = client
         self.account_id = account_id
         self._partition = partition
         # The client for the one urgent call of a containment, built when first needed (it
-        # differs only in its retry policy: clients.URGENT_CLIENT_CONFIG).
+        # differs only in its retry policy, clients.URGENT_CLIENT_CONFIG), and what retries it.
         self._urgent = urgent or (lambda: client)
+        self._pacer = pacer or UrgentPacer()
 
     def deactivate(self, user_name: str, key_id: str) -> None:
-        with translated("iam:UpdateAccessKey"):
-            self._urgent().update_access_key(
-                UserName=user_name, AccessKeyId=key_id, Status="Inactive"
-            )
+        def call() -> None:
+            with translated("iam:UpdateAccessKey"):
+                self._urgent().update_access_key(
+                    UserName=user_name, AccessKeyId=key_id, Status="Inactive"
+                )
+
+        self._pacer.run(call)
 
     def activate(self, user_name: str, key_id: str) -> None:
         with translated("iam:UpdateAccessKey"):
@@ -258,8 +264,13 @@ class IamKeyAdmin:
         if ours and found is not None and found >= wanted:
             return
         document = revoke_policy_document(max(wanted, found or wanted))
-        # Without the read, this is a session key's containment itself: the urgent client.
-        iam = self._iam if keep_later else self._urgent()
+        if keep_later:
+            self._put_revoke_policy(self._iam, principal, document)
+        else:
+            # Without the read, this is a session key's containment itself: the urgent call.
+            self._pacer.run(lambda: self._put_revoke_policy(self._urgent(), principal, document))
+
+    def _put_revoke_policy(self, iam: Any, principal: PrincipalRef, document: str) -> None:
         if principal.kind == "role":
             with translated("iam:PutRolePolicy"):
                 iam.put_role_policy(

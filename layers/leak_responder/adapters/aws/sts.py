@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from leak_responder.adapters.aws.errors import translated
 from leak_responder.adapters.aws.iam import IamKeyAdmin
+from leak_responder.adapters.aws.pacing import UrgentPacer
 from leak_responder.domain.errors import AccessDeniedError
 
 ASSUME_PERMISSIONS: tuple[str, ...] = ("sts:AssumeRole",)
@@ -52,6 +53,8 @@ class StsAccounts:
         self._lock = threading.Lock()
         self._sessions: dict[str, tuple[dict[str, str], datetime]] = {}
         self._clients: dict[tuple[str, str, bool], Any] = {}
+        # One pace per account: IAM's write limit is per account.
+        self._pacers: dict[str, UrgentPacer] = {}
 
     def account_of(self, key_id: str) -> str:
         with translated("sts:GetAccessKeyInfo"):
@@ -60,11 +63,14 @@ class StsAccounts:
             )
 
     def key_admin(self, account_id: str) -> IamKeyAdmin:
+        with self._lock:
+            pacer = self._pacers.setdefault(account_id, UrgentPacer())
         return IamKeyAdmin(
             self.client("iam", account_id),
             account_id,
             self._partition,
             urgent=lambda: self.client("iam", account_id, urgent=True),
+            pacer=pacer,
         )
 
     def client(self, service: str, account_id: str, *, urgent: bool = False) -> Any:
