@@ -39,11 +39,22 @@ _MEASURED_ENV = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED
 
 
 @dataclass(frozen=True)
+class QueueSource:
+    """An SQS event source of the responder in template.yaml: the queue it polls."""
+
+    logical_id: str
+    url: str
+    arn: str
+
+
+@dataclass(frozen=True)
 class Stack:
     table: str
     queue_arn: str
     dlq_url: str
     env: dict[str, str]
+    sources: tuple[QueueSource, ...] = ()  # every SQS event source of ResponderFunction
+    timeout: int = 60  # ResponderFunction's Timeout, seconds
 
 
 def provision(member_role: bool = False) -> Stack:
@@ -65,11 +76,21 @@ def provision(member_role: bool = False) -> Stack:
         if not name.startswith("SLACK_")
     }
     env.update(AWS_REGION=REGION, AWS_DEFAULT_REGION=REGION, **_MEASURED_ENV)
+    queues = {provisioned.arn(q): q for q in provisioned.of_type("AWS::SQS::Queue")}
+    sources = tuple(
+        QueueSource(queues[arn], provisioned.url(queues[arn]), arn)
+        for arn in (
+            str(source.get("Queue"))
+            for source in provisioned.functions["ResponderFunction"].sqs_sources()
+        )
+    )
     return Stack(
         table=provisioned.name("IncidentsTable"),
         queue_arn=provisioned.arn("LeakQueue"),
         dlq_url=provisioned.url("LeakDLQ"),
         env=env,
+        sources=sources,
+        timeout=provisioned.functions["ResponderFunction"].timeout,
     )
 
 

@@ -64,6 +64,10 @@ DEFER_WHEN_WAITING = 10
 # call under throttling takes up to its pacer's budget plus one request's timeouts (about 8 s),
 # and the batch's second pass needs the rest. Keys not started are retried by the queue.
 START_MARGIN_MS = 30_000
+# With less than this left, a record's later steps are handed on (when there is a resume
+# queue) rather than started: each takes a few IAM calls, a notice, and retries through
+# throttling, and a timeout mid-way costs the whole batch a visibility timeout.
+FINISH_MARGIN_MS = 15_000
 
 
 class NotificationPendingError(TransientError):
@@ -121,15 +125,20 @@ class Responder:
         raw = event.get("Records") if isinstance(event, dict) else None
         records = [r for r in raw if isinstance(r, dict)] if isinstance(raw, list) else []
 
-        def out_of_time() -> bool:
-            return context is not None and context.get_remaining_time_in_millis() < START_MARGIN_MS
+        def left_under(margin_ms: int) -> Callable[[], bool]:
+            return lambda: (
+                context is not None and context.get_remaining_time_in_millis() < margin_ms
+            )
 
-        prepared = {id(r): self._prepare(SQSRecord(r), out_of_time) for r in records}
+        prepared = {
+            id(r): self._prepare(SQSRecord(r), left_under(START_MARGIN_MS)) for r in records
+        }
         defer = self._should_defer(list(prepared.values()))
+        late = left_under(FINISH_MARGIN_MS)
 
         def finish(record: SQSRecord) -> None:
             ready = prepared.pop(id(record.raw_event), None) or self._prepare(record)
-            self._finish(record, ready, defer)
+            self._finish(record, ready, defer or (self.resume_queue is not None and late()))
 
         # A processor per call: it keeps the batch's results, and callers may share this
         # responder across threads (the bench's workers). A batch whose every record failed

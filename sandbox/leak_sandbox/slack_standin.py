@@ -15,6 +15,9 @@ Control endpoints (not part of Slack):
   lets the next ``n`` calls of ``method`` through first (to fail, say, only the second post).
 - ``POST /_reset``: forget calls, failures and messages.
 
+``latency`` (seconds, or a function of the method name returning seconds) delays the answer to
+every Web API call, as the real API takes time to answer; 0 (the default) answers at once.
+
 Tokens are required (as ``Authorization: Bearer ...`` or a ``token`` parameter) but never
 recorded. Run it with ``python -m leak_sandbox.slack_standin --ready-file PATH``.
 """
@@ -87,6 +90,7 @@ class SlackStandIn:
         *,
         team_id: str = DEFAULT_TEAM_ID,
         unknown_emails: Iterable[str] = (),
+        latency: float | Callable[[str], float] = 0.0,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the Slack stand-in listens on loopback only")
@@ -94,6 +98,7 @@ class SlackStandIn:
         self.requested_port = port
         self.team_id = team_id
         self.unknown_emails = {e.lower() for e in unknown_emails}
+        self.latency = latency
         self._lock = threading.Lock()
         self._calls: list[dict[str, Any]] = []
         self._failed: list[dict[str, Any]] = []
@@ -201,6 +206,12 @@ class SlackStandIn:
                 self._messages.clear()
 
     # -- request handling (called from handler threads) ---------------------------------------
+    def _delay(self, method: str) -> None:
+        """Wait as long as ``latency`` says this call of ``method`` takes."""
+        seconds = self.latency(method) if callable(self.latency) else self.latency
+        if seconds > 0:
+            time.sleep(seconds)
+
     def _take_failure(self, method: str) -> _Failure | None:
         with self._lock:
             failure = self._failures.get(method)
@@ -469,6 +480,7 @@ def _handler_for(standin: SlackStandIn) -> type[BaseHTTPRequestHandler]:
             if params.pop("__invalid_json__", False):
                 self._json(200, {"ok": False, "error": "invalid_json"})
                 return
+            standin._delay(method)
             failure = standin._take_failure(method)
             if failure is not None:
                 self._failure(failure)

@@ -24,7 +24,12 @@ from leak_responder.domain.model import (
     Resumption,
     Step,
 )
-from leak_responder.responder import DEFER_WHEN_WAITING, START_MARGIN_MS, Responder
+from leak_responder.responder import (
+    DEFER_WHEN_WAITING,
+    FINISH_MARGIN_MS,
+    START_MARGIN_MS,
+    Responder,
+)
 from leak_responder.sources.resume import parse_resumption, resumption_body
 from leak_sandbox.testkit.events import health_event
 from leak_sandbox.testkit.fakes import FakeKeyAdmin
@@ -423,3 +428,25 @@ def test_no_key_is_started_with_too_little_of_the_invocation_left() -> None:
     assert stage.world.incidents.items == {}
     # And with time enough, the same batch is contained
     assert stage.responder.handle_batch(event, _Context(60_000)) == {"batchItemFailures": []}  # type: ignore[arg-type]
+
+
+class _Draining(_Context):
+    """Time left drops below the finishing margin once the first pass is over."""
+
+    def __init__(self, stage: Stage) -> None:
+        super().__init__(60_000)
+        self.stage = stage
+
+    def get_remaining_time_in_millis(self) -> int:
+        moves = sum(1 for c in self.stage.world.home.calls if c[0] == "UpdateAccessKey")
+        return FINISH_MARGIN_MS - 1 if moves == len(self.stage.keys) else 60_000
+
+
+def test_later_steps_are_handed_on_when_the_invocation_runs_short() -> None:
+    # Given a batch, nothing waiting, and an invocation that runs short after the first pass
+    stage = Stage(waiting=0)
+    result = stage.responder.handle_batch(stage.reports(), _Draining(stage))  # type: ignore[arg-type]
+    # Then every key is Inactive and recorded, and the rest went to the resume queue
+    assert result == {"batchItemFailures": []}
+    assert [c[0] for c in stage.writes()] == ["UpdateAccessKey"] * 3
+    assert sorted(r.key_id for r in stage.queue.sent) == sorted(stage.keys.values())
