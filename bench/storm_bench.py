@@ -687,7 +687,14 @@ def _storm_report(
     received: Counter[str] = sum((w.received for w in workers), Counter())
     redelivered = sum(1 for c in received.values() if c > 1)
     esm_calls = ", ".join(f"{op} {c}" for (_, op), c in sorted(esm.calls.items()))
+    seen = sorted(t for t in inactive if t is not None)
+    deciles = (
+        ", ".join(f"{seen[min(len(seen) - 1, len(seen) * q // 10)]:.0f}" for q in range(1, 10))
+        if seen
+        else "-"
+    )
     report.notes += [
+        f"storm: keys Inactive by model s, deciles 10%..90%: {deciles}; last {t_inactive:.0f}",
         f"storm: {'TIMED OUT after ' if timed_out else ''}{ended:.0f} model s "
         f"({storm_real:.0f} s real at scale {cfg.scale:g}; {real_total:.0f} s real with setup "
         f"and checks); {sum(w.invocations for w in workers)} invocations, "

@@ -12,10 +12,10 @@ Failure policy, so that nothing is lost and nothing loops:
   receive, after which it stays pending for the reminder (the key is Inactive either way).
 
 Deactivate first (docs/architecture.md): every key of a batch gets its first move (Inactive,
-or sessions revoked) before any incident of the batch is recorded or goes further. When more
-reports wait on the queues than one batch holds, each incident's later steps go to the resume
-queue instead, so that the waiting keys are deactivated before them; a resume is itself put
-back, later each time, while reports wait, and runs anyway after ``MAX_DEFERRALS``.
+or sessions revoked) before any incident of the batch is recorded or goes further. While other
+reports are unfinished on the queues, each incident's later steps go to the resume queue
+instead, so that those keys are deactivated before them; a resume is itself put back, later
+each time, while reports are unfinished, and runs anyway after ``MAX_DEFERRALS``.
 """
 
 from __future__ import annotations
@@ -57,9 +57,10 @@ from leak_responder.redact import redact_reason
 from leak_responder.sources import DEFAULT_GUARDDUTY_SEVERITY_THRESHOLD, normalise
 from leak_responder.sources.resume import parse_resumption
 
-# Reports waiting beyond the batch in hand before the batch's later steps are handed on: at
-# least another full batch (the template's BatchSize) is waiting for a worker.
-DEFER_WHEN_WAITING = 10
+# Other reports not yet finished (waiting, or in another worker's first pass) before a batch's
+# later steps are handed on and a resume is put back: any. Each of them may still hold a key
+# to deactivate, and the later steps of this batch would take IAM writes from it.
+DEFER_WHEN_WAITING = 1
 # A key's first move is not started with less of the invocation left than this: one urgent
 # call under throttling takes up to its pacer's budget plus one request's timeouts (about 8 s),
 # and the batch's second pass needs the rest. Keys not started are retried by the queue.
@@ -133,7 +134,8 @@ class Responder:
         prepared = {
             id(r): self._prepare(SQSRecord(r), left_under(START_MARGIN_MS)) for r in records
         }
-        defer = self._should_defer(list(prepared.values()))
+        own = sum(1 for r in records if not self._from_resume_queue(SQSRecord(r)))
+        defer = self._should_defer(list(prepared.values()), own)
         late = left_under(FINISH_MARGIN_MS)
 
         def finish(record: SQSRecord) -> None:
@@ -198,8 +200,9 @@ class Responder:
             logger.remove_keys(["key_id", "source"])
         return ready
 
-    def _should_defer(self, batch: list[_Prepared]) -> bool:
-        """Hand the later steps on only when more reports wait than a batch holds."""
+    def _should_defer(self, batch: list[_Prepared], own: int) -> bool:
+        """Hand the later steps on (and put resumes back) while other reports are unfinished.
+        ``own``: this batch's records from the report queues, which SQS counts in flight."""
         if self.resume_queue is None:
             return False
         starts = sum(1 for p in batch for s in p.started if s.contained_at is not None)
@@ -215,8 +218,9 @@ class Responder:
                 extra={"error": redact_reason(f"{type(exc).__name__}: {exc}")},
             )
             return False
-        if waiting >= self.defer_when_waiting:
-            logger.info("reports waiting: later steps handed on", extra={"waiting": waiting})
+        others = waiting - own
+        if others >= self.defer_when_waiting:
+            logger.info("reports unfinished: later steps handed on", extra={"others": others})
             return True
         return False
 

@@ -40,6 +40,7 @@ from leak_sandbox.testkit import events, probes, slack
 T = TypeVar("T")
 
 STEP_TIMEOUT_S = 20.0
+BURST_KEYS = 20
 # Where the demo says bob's key was found.
 EXPOSED_URL = "https://gist.github.com/example/5d41402abc4b2a76"
 
@@ -236,6 +237,7 @@ class Demo:
             real_slack_channel=os.environ.get("SLACK_SECURITY_CHANNEL") or None,
         )
         self.rows: dict[str, KeyRow] = {}
+        self.burst: tuple[int, float] | None = None
         self.workdir = Path(tempfile.mkdtemp(prefix="leak-responder-demo-"))
 
     # -- helpers ------------------------------------------------------------------------------
@@ -502,8 +504,73 @@ class Demo:
         self.t.ok(f"the same click again changes nothing: HTTP {again[0]}")
         row.incident = self.incident(row.key_id) or row.incident
 
-    def step7_summary(self) -> None:
-        self.t.step(7, "Summary")
+    def step7_burst(self) -> None:
+        self.t.step(7, f"A burst: {BURST_KEYS} keys leak at once (a CI log pasted in public)")
+        iam = self.iam()
+        account = self.sandbox.ready_document()["account_id"]
+        keys: dict[str, str] = {}
+        for n in range(1, BURST_KEYS + 1):
+            user = f"ci-bot-{n:02d}"
+            iam.create_user(UserName=user)
+            keys[user] = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
+        self.t.ok(f"{BURST_KEYS} CI users, one key each")
+        queue_url = self.sandbox.ready_document()["queue_url"]
+        sqs = self.sandbox.client("sqs")
+        bodies = [json.dumps(events.health_event(k, u, account)) for u, k in keys.items()]
+        sent_at = time.time()
+        for start in range(0, len(bodies), 10):
+            # The same short delay for all: they become visible together, as in a real burst.
+            sqs.send_message_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": str(i), "MessageBody": b, "DelaySeconds": 1}
+                    for i, b in enumerate(bodies[start : start + 10])
+                ],
+            )
+        self.t.say(f"{BURST_KEYS} AWS Health reports queued on the leak queue at once")
+        for user, key_id in keys.items():
+            wait_for(
+                f"{user}'s incident to be notified",
+                lambda k=key_id: self.incident_where(  # type: ignore[misc]
+                    k, lambda i: "notified" in i.get("steps", {})
+                ),
+            )
+        ours = set(keys.values())
+        with self.recorder._lock:
+            calls = [c for c in self.recorder.calls if c.at >= sent_at]
+        inactive = [
+            c.at
+            for c in calls
+            if c.operation == "UpdateAccessKey" and c.status == "Inactive" and c.key_id in ours
+        ]
+        created = [c.at for c in calls if c.operation == "CreateAccessKey"]
+        me = threading.current_thread().name  # the responder's sends are its workers'
+        handed_on = sum(1 for c in calls if c.operation == "SendMessageBatch" and c.thread != me)
+        if len(inactive) < BURST_KEYS or not created:
+            raise DemoStepError("the burst's keys were not all deactivated and replaced")
+        for user, key_id in keys.items():
+            if self.key_status(user, key_id) != "Inactive":
+                raise DemoStepError(f"{user}'s leaked key is not Inactive")
+            if len(iam.list_access_keys(UserName=user)["AccessKeyMetadata"]) != 2:
+                raise DemoStepError(f"{user} does not have exactly one replacement")
+        last_inactive, first_created = max(inactive), min(created)
+        self.t.ok(
+            f"all {BURST_KEYS} keys Inactive {1000 * (last_inactive - sent_at):.0f} ms after "
+            f"they were queued; the first replacement came {1000 * (first_created - sent_at):.0f} "
+            "ms after"
+        )
+        if last_inactive > first_created:
+            raise DemoStepError("a replacement was created before every key was Inactive")
+        self.t.ok(
+            "every key was Inactive before any replacement was created "
+            f"(later steps went through the resume queue: {handed_on} sends, put-backs "
+            "included); "
+            f"each user has exactly one replacement"
+        )
+        self.burst = (BURST_KEYS, last_inactive - sent_at)
+
+    def step8_summary(self) -> None:
+        self.t.step(8, "Summary")
         header = (
             "key",
             "user",
@@ -549,6 +616,12 @@ class Demo:
             "API calls: every AWS call the responder made for that message, up to and including "
             "UpdateAccessKey (botocore before-call hook)."
         )
+        if self.burst:
+            count, seconds = self.burst
+            self.t.say(
+                f"burst: {count} keys, all Inactive {seconds * 1000:.0f} ms after they were "
+                "queued, before any replacement was made."
+            )
 
     def run(self) -> None:
         steps = (
@@ -559,7 +632,8 @@ class Demo:
             self.step4_contained,
             self.step5_health,
             self.step6_delete,
-            self.step7_summary,
+            self.step7_burst,
+            self.step8_summary,
         )
         try:
             for step in steps:

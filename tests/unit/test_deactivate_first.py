@@ -126,6 +126,15 @@ def test_every_key_of_a_batch_is_inactive_before_any_other_write() -> None:
         assert len(stage.world.home.users[user].keys) == 2
 
 
+def test_a_batch_alone_on_the_queues_finishes_in_place() -> None:
+    # Given a batch of three and nothing else unfinished: SQS counts only these three
+    stage = Stage(waiting=3)
+    assert stage.run(stage.reports()) == []
+    assert stage.queue.asked == 1
+    assert stage.queue.sent == []
+    assert all(i.done(Step.REPLACED) for i in stage.world.incidents.items.values())
+
+
 def test_a_batch_of_one_never_asks_how_many_wait() -> None:
     stage = Stage(waiting=500, users=1)
     assert stage.run(stage.reports()) == []
@@ -145,8 +154,9 @@ def test_the_responder_without_a_resume_queue_finishes_in_place() -> None:
 
 
 def test_while_reports_wait_the_batch_is_deactivated_recorded_and_handed_on() -> None:
-    # Given a batch while more than a batch of reports waits on the queues
-    stage = Stage(waiting=DEFER_WHEN_WAITING)
+    # Given a batch of three while another report is unfinished (SQS counts the batch's own
+    # three as in flight too)
+    stage = Stage(waiting=3 + DEFER_WHEN_WAITING)
 
     # When it is handled
     assert stage.run(stage.reports()) == []

@@ -181,7 +181,8 @@ class ResumeQueue(Protocol):
     """Where the steps after a key's record go while other reports wait for a worker."""
 
     def waiting(self) -> int:
-        """Reports waiting for a worker on the queues the responder reads (approximate)."""
+        """Reports not yet finished on the queues the responder reads (approximate): waiting
+        for a worker or in one's hands, the caller's own batch included."""
         ...
 
     def send(self, resumptions: Sequence[Resumption]) -> None:

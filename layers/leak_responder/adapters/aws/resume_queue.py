@@ -12,6 +12,7 @@ from leak_responder.sources.resume import resumption_body
 
 PERMISSIONS: tuple[str, ...] = ("sqs:GetQueueAttributes", "sqs:SendMessage")
 _BATCH = 10  # SendMessageBatch's limit
+_UNFINISHED = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible")
 
 
 class SqsResumeQueue:
@@ -21,13 +22,15 @@ class SqsResumeQueue:
         self._watched = tuple(watched_queue_urls)
 
     def waiting(self) -> int:
+        # Visible (waiting for a worker) and not visible (in a worker's hands, or failed and
+        # waiting out the visibility timeout): every report not yet finished.
         total = 0
         for url in self._watched:
             with translated("sqs:GetQueueAttributes"):
                 attributes = self._sqs.get_queue_attributes(
-                    QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+                    QueueUrl=url, AttributeNames=list(_UNFINISHED)
                 )["Attributes"]
-            total += int(attributes.get("ApproximateNumberOfMessages", 0))
+            total += sum(int(attributes.get(name, 0)) for name in _UNFINISHED)
         return total
 
     def send(self, resumptions: Sequence[Resumption]) -> None:
