@@ -288,13 +288,7 @@ class Responder:
             if named and self._put_back([resumption.later()]):
                 return
         try:
-            outcome = resume(
-                resumption.account_id,
-                resumption.key_id,
-                self.deps,
-                received_at=received_at,
-                incident_id=resumption.incident_id,
-            )
+            outcome = self._resume_one(resumption, received_at)
         except TransientError:
             # IAM is throttling the steps that are not urgent: back off through the queue,
             # later each time, instead of holding a worker that a waiting key needs.
@@ -321,13 +315,7 @@ class Responder:
         first_error: Exception | None = None
         for r in resumptions:
             try:
-                outcome = resume(
-                    r.account_id,
-                    r.key_id,
-                    self.deps,
-                    received_at=received_at,
-                    incident_id=r.incident_id,
-                )
+                outcome = self._resume_one(r, received_at)
             except Exception as exc:
                 first_error = first_error or exc
                 continue
@@ -336,6 +324,11 @@ class Responder:
         if first_error is not None:
             raise first_error
         return pending
+
+    def _resume_one(self, r: Resumption, received_at: datetime) -> Outcome:
+        return resume(
+            r.account_id, r.key_id, self.deps, received_at=received_at, incident_id=r.incident_id
+        )
 
     def _put_back(self, resumptions: list[Resumption]) -> bool:
         if self.resume_queue is None:

@@ -48,6 +48,7 @@ from leak_responder.settings import Settings
 from leak_responder.sources.resume import RESUME_SCHEMA, resumption_body
 from leak_responder.wiring import build_responder
 from leak_sandbox.testkit.events import health_event
+from leak_sandbox.testkit.fakes import FakeResumeQueue
 from leak_sandbox.testkit.lambda_shapes import sqs_event, sqs_record
 from leak_sandbox.testkit.sqs import RecordingSqsClient
 from leak_sandbox.testkit.world import World, leaked
@@ -87,28 +88,11 @@ IAM_CALLS = (
 # ------------------------------------------------------------------------------- the harness
 
 
-class ResumeQueue:
-    """The ResumeQueue port: ``depth`` reports wait; ``send`` records, or refuses."""
-
-    def __init__(self, depth: int = 0) -> None:
-        self.depth = depth
-        self.sent: list[Resumption] = []
-        self.refuse = False
-
-    def waiting(self) -> int:
-        return self.depth
-
-    def send(self, resumptions: Sequence[Resumption]) -> None:
-        if self.refuse:
-            raise TransientError("sqs:SendMessage: ServiceUnavailable")
-        self.sent.extend(resumptions)
-
-
 class Stage:
     def __init__(self, waiting: int = 0, users: int = 3, max_receive_count: int = 5) -> None:
         self.world = World(home_account_id=HOME)
         self.keys = {f"user-{i}": self.world.user(f"user-{i}") for i in range(users)}
-        self.queue = ResumeQueue(waiting)
+        self.queue = FakeResumeQueue(waiting)
         self.dlq = RecordingSqsClient()
         self.responder = Responder(
             self.world.deps(pause=lambda _s: None),

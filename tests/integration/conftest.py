@@ -14,7 +14,6 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from leak_sandbox.provisioner import Provisioned, provision
 from leak_sandbox.slack_standin import SlackStandIn
@@ -120,17 +119,6 @@ def iam_tag_rules(monkeypatch: pytest.MonkeyPatch) -> None:
         return original(client, operation, params)
 
     monkeypatch.setattr(BaseClient, "_make_api_call", checked)
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        yield
 
 
 @pytest.fixture

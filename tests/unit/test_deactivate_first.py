@@ -9,7 +9,6 @@ is given; the per-key state machine underneath is the real one.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -32,7 +31,7 @@ from leak_responder.responder import (
 )
 from leak_responder.sources.resume import parse_resumption, resumption_body
 from leak_sandbox.testkit.events import health_event
-from leak_sandbox.testkit.fakes import FakeKeyAdmin
+from leak_sandbox.testkit.fakes import FakeKeyAdmin, FakeResumeQueue
 from leak_sandbox.testkit.lambda_shapes import sqs_event, sqs_record
 from leak_sandbox.testkit.sqs import RecordingSqsClient
 from leak_sandbox.testkit.world import World
@@ -43,25 +42,6 @@ RESUME_QUEUE = f"arn:aws:sqs:us-east-1:{HOME}:leak-responder-ResumeQueue"
 DLQ_URL = f"https://sqs.us-east-1.amazonaws.com/{HOME}/leak-responder-LeakDLQ"
 # Writes that are not the urgent one: none may come before the last key of a batch is Inactive.
 LATER_WRITES = {"CreateAccessKey", "PutUserPolicy", "TagUser", "DeleteAccessKey"}
-
-
-class FakeResumeQueue:
-    """The ResumeQueue port: ``waiting`` reports queued, ``send`` records (or refuses)."""
-
-    def __init__(self, waiting: int = 0) -> None:
-        self.depth = waiting
-        self.sent: list[Resumption] = []
-        self.asked = 0
-        self.refuse = False
-
-    def waiting(self) -> int:
-        self.asked += 1
-        return self.depth
-
-    def send(self, resumptions: Sequence[Resumption]) -> None:
-        if self.refuse:
-            raise TransientError("sqs:SendMessage: ServiceUnavailable")
-        self.sent.extend(resumptions)
 
 
 class Stage:

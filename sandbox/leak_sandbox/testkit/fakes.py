@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import random
 import string
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -22,8 +22,14 @@ from leak_responder.domain.errors import (
     KeyLimitError,
     KeyNotFoundError,
     NotificationError,
+    TransientError,
 )
-from leak_responder.domain.model import Incident, IncidentStatus, NotificationStatus
+from leak_responder.domain.model import (
+    Incident,
+    IncidentStatus,
+    NotificationStatus,
+    Resumption,
+)
 from leak_responder.domain.ports import (
     AccessKeyInfo,
     KeyUsage,
@@ -354,3 +360,23 @@ class RecordingDeadLetters:
 
     def send(self, body: str, reason: str, message_id: str, receive_count: int) -> None:
         self.sent.append((body, reason))
+
+
+class FakeResumeQueue:
+    """The ResumeQueue port: ``depth`` reports unfinished (``waiting`` counts its asks);
+    ``send`` records what it is given, or refuses like an outage when ``refuse`` is set."""
+
+    def __init__(self, depth: int = 0) -> None:
+        self.depth = depth
+        self.sent: list[Resumption] = []
+        self.asked = 0
+        self.refuse = False
+
+    def waiting(self) -> int:
+        self.asked += 1
+        return self.depth
+
+    def send(self, resumptions: Sequence[Resumption]) -> None:
+        if self.refuse:
+            raise TransientError("sqs:SendMessage: ServiceUnavailable")
+        self.sent.extend(resumptions)
