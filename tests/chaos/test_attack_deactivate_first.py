@@ -64,6 +64,7 @@ from tests.chaos.conftest import (
 )
 
 HOME = "123456789012"
+SAMPLE_KEY = "AKIAQ7ZSLEAKTEST0005"  # pragma: allowlist secret
 LEAK_QUEUE = f"arn:aws:sqs:us-east-1:{HOME}:leak-responder-LeakQueue"
 SCANNER_QUEUE = f"arn:aws:sqs:us-east-1:{HOME}:leak-responder-ScannerQueue"
 RESUME_QUEUE = f"arn:aws:sqs:us-east-1:{HOME}:leak-responder-ResumeQueue"
@@ -293,7 +294,7 @@ def _deactivate(iam: Any) -> int:
 
     iam.meta.events.register("before-send", count)
     with pytest.raises(Exception, match="Throttling"):
-        iam.update_access_key(UserName="u", AccessKeyId="AKIAQ7ZSLEAKTEST0005", Status="Inactive")
+        iam.update_access_key(UserName="u", AccessKeyId=SAMPLE_KEY, Status="Inactive")
     iam.meta.events.unregister("before-send", count)
     return made[0]
 
@@ -326,7 +327,7 @@ def test_a_throttled_urgent_call_gives_up_inside_the_responders_timeout(
     sleeps: list[float] = []
     admin, _ = _urgent_admin(client(), sleeps, [0.0])
     with pytest.raises(TransientError):
-        admin.deactivate("u", "AKIAQ7ZSLEAKTEST0005")
+        admin.deactivate("u", SAMPLE_KEY)
     timeout = _responder_timeout()
     # Then the key gives up within its budget, so a batch of ten such keys still fits
     assert botocore_sleeps.slept == []  # one attempt per request: the pacer retries
@@ -358,7 +359,7 @@ def test_the_urgent_client_still_retries_after_a_burst_of_throttling(
     for _ in range(30):
         before = made[0]
         with pytest.raises(TransientError):
-            admin.deactivate("u", "AKIAQ7ZSLEAKTEST0005")
+            admin.deactivate("u", SAMPLE_KEY)
         per_call.append(made[0] - before)
     assert min(per_call) > 1, f"requests per deactivation: {per_call}"
 
@@ -605,7 +606,7 @@ HOSTILE_BODIES = [
         {
             "schema": RESUME_SCHEMA,
             "account_id": "\uff11" * 12,  # fullwidth digits pass ACCOUNT_ID_PATTERN's \d
-            "key_id": "AKIAQ7ZSLEAKTEST0005",
+            "key_id": SAMPLE_KEY,
             "incident_id": "i",
         }
     ),
@@ -616,7 +617,7 @@ HOSTILE_BODIES = [
     (ROOT / "tests" / "events" / "scanner_v1.json").read_text(),
     (ROOT / "tests" / "events" / "health_credentials_exposed.json").read_text(),
     '{"schema": "leak-responder.resume/v1", "account_id": "123456789012", '
-    '"key_id": "AKIAQ7ZSLEAKTEST0005", "incident_id": "\\ud800"}',
+    '"key_id": SAMPLE_KEY, "incident_id": "\\ud800"}',
     "",
 ]
 
@@ -653,7 +654,7 @@ json_values = st.recursive(
         {"schema": st.just(RESUME_SCHEMA)},
         optional={
             "account_id": json_values | st.just(HOME),
-            "key_id": json_values | st.just("AKIAQ7ZSLEAKTEST0005"),
+            "key_id": json_values | st.just(SAMPLE_KEY),
             "incident_id": json_values,
             "deferrals": json_values,
         },
