@@ -161,11 +161,8 @@ METHOD = """\
   `before-send` to every handler and moto would otherwise still apply the write. Any other
   request is answered by moto, and `needs-retry` then sleeps until the call has lasted its
   sampled latency (moto's own time included). A throttled request costs its latency and takes no
-  token. botocore's retry back-off is waited in model time; a client in adaptive retry mode,
-  should the responder use one, is built in standard mode (the same retry handler) and the model
-  runs botocore's adaptive rate limiter for it on the model clock, before each request reaches
-  the budget. How late moto answered beyond the modelled latency (its CPU time under the GIL) is
-  reported in the notes.
+  token. botocore's retry back-off is waited in model time. How late moto answered beyond the
+  modelled latency (its CPU time under the GIL) is reported in the notes.
 - Latency: lognormal per service, `median x exp(0.3 Z)`, seeded. IAM writes 120 ms, IAM reads
   (Get/List/Generate/Simulate) 60 ms, STS 40 ms, Secrets Manager 40 ms, DynamoDB 8 ms, SQS
   10 ms, Slack Web API 150 ms (slept by the stand-in, `SlackStandIn(latency=...)`), anything

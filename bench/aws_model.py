@@ -17,10 +17,6 @@ the code under test, botocore's retry handler and its error parsing run unchange
   latency plus moto.
 - The SDK's own back-off between retries is scaled to model time like every other wait (see
   ``scale`` below); botocore's retry decisions and its retry quota are its own.
-- A client in botocore's adaptive retry mode is built in standard mode (the same retry
-  handler), and the model runs adaptive mode's client-side rate limiter for it, botocore's own
-  classes on the model's clock, before each request reaches the budget: botocore's would
-  measure and wait in real time.
 
 **Time scale.** ``scale`` is real seconds per model second: with ``scale=0.2`` every sleep is
 multiplied by 0.2 and the IAM write rate by 5, so a storm of many model minutes fits in the
@@ -57,7 +53,7 @@ import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 from botocore.config import Config
-from botocore.retries import adaptive, bucket, standard, throttling
+from botocore.retries import standard
 
 from leak_responder.adapters.aws.clients import CLIENT_CONFIG, URGENT_CLIENT_CONFIG, ClientFactory
 
@@ -318,23 +314,14 @@ class AwsModel:
             return self._buckets[account]
 
     # -- the hooks ----------------------------------------------------------------------------
-    def install(self, client: Any, account: str, *, adaptive: bool = False) -> None:
-        """Model every call ``client`` makes; its IAM writes count against ``account``.
-
-        ``adaptive``: the client stands for one in botocore's adaptive retry mode, built in
-        standard mode (the same retry handler) so that the model can run adaptive mode's
-        client-side rate limiter itself, in model time, before each request reaches the model
-        (``adaptive_limiter``).
-        """
+    def install(self, client: Any, account: str) -> None:
+        """Model every call ``client`` makes; its IAM writes count against ``account``."""
         events = client.meta.events
         service_id = client.meta.service_model.service_id.hyphenize()
         known = self.config.latencies
         pending = threading.local()  # the deadline of this thread's request on this client
-        limiter = self.adaptive_limiter() if adaptive else None
 
         def before_send(request: Any, event_name: str, **_: Any) -> AWSResponse | None:
-            if limiter is not None:
-                limiter.on_sending_request(request)  # paces the client: may wait for a token
             operation = event_name.rsplit(".", 1)[-1]
             kind = latency_kind(service_id, operation, known)
             latency = self.sample(kind) * self.scale
@@ -353,7 +340,7 @@ class AwsModel:
             pending.operation = operation
             return None
 
-        def after_attempt(**kwargs: Any) -> None:
+        def after_attempt(**_: Any) -> None:
             deadline = getattr(pending, "deadline", None)
             pending.deadline = None
             if deadline is not None:
@@ -365,8 +352,6 @@ class AwsModel:
                         self.overruns += 1
                         self.overrun -= remaining / self.scale
                         self.overrun_by[(service_id, pending.operation)] -= remaining / self.scale
-            if limiter is not None:
-                limiter.on_receiving_response(**kwargs)  # measures, and adapts on throttling
 
         events.register_first(f"before-send.{service_id}", before_send)
         events.register_first(f"needs-retry.{service_id}", after_attempt)
@@ -424,23 +409,6 @@ class AwsModel:
 
         events.register(event, needs_retry, unique_id=unique_id)
 
-    def adaptive_limiter(self) -> adaptive.ClientRateLimiter:
-        """botocore's adaptive-mode rate limiter (``botocore.retries.adaptive``: a CUBIC rate
-        and a token bucket, enabled by the first throttling error), built as botocore builds it
-        but on the model's clock, so that it measures, adapts and waits in model seconds."""
-        clock = _ModelClock(self)
-        return adaptive.ClientRateLimiter(
-            rate_adjustor=throttling.CubicCalculator(
-                starting_max_rate=0, start_time=clock.current_time()
-            ),
-            rate_clocker=adaptive.RateClocker(clock),
-            token_bucket=_ModelTokenBucket(max_rate=1, clock=clock),
-            throttling_detector=standard.ThrottlingErrorDetector(
-                retry_event_adapter=standard.RetryEventAdapter()
-            ),
-            clock=clock,
-        )
-
 
 class ModelUtcClock:
     """The responder's ``Clock`` port (``now()``, aware UTC) in model time: leases, claims and
@@ -451,35 +419,6 @@ class ModelUtcClock:
 
     def now(self) -> datetime:
         return self._model.utc()
-
-
-class _ModelClock(bucket.Clock):
-    def __init__(self, model: AwsModel) -> None:
-        self._model = model
-
-    def sleep(self, amount: float) -> None:
-        self._model.wait(amount)
-
-    def current_time(self) -> float:
-        return self._model.clock()
-
-
-class _ModelTokenBucket(bucket.TokenBucket):
-    """botocore's adaptive-mode token bucket, waiting through its clock (the model's) instead
-    of a condition variable's real-time wait. One client's, used by one thread at a time."""
-
-    def acquire(self, amount: float = 1, block: bool = True) -> bool:
-        this: Any = self  # botocore's own attributes, which its stubs do not declare
-        while True:
-            with this._new_fill_rate_condition:
-                this._refill()
-                if amount <= this._current_capacity:
-                    this._current_capacity -= amount
-                    return True
-                if not block:
-                    raise bucket.CapacityNotAvailableError()
-                wait = this._sleep_amount(amount)
-            this._clock.sleep(wait)
 
 
 class Timeline:
@@ -557,15 +496,7 @@ class ModelFactory(ClientFactory):
         config: Config = CLIENT_CONFIG,
         urgent_config: Config = URGENT_CLIENT_CONFIG,
     ) -> None:
-        # A client in adaptive mode is built in standard mode, and the model runs adaptive
-        # mode's limiter for it (AwsModel.install): botocore's own would wait in real time.
-        self._adaptive = {False: _is_adaptive(config), True: _is_adaptive(urgent_config)}
-        super().__init__(
-            boto3.session.Session(region_name=region),
-            region,
-            _as_standard(config),
-            _as_standard(urgent_config),
-        )
+        super().__init__(boto3.session.Session(region_name=region), region, config, urgent_config)
         self.model = model
         self.timeline = timeline or Timeline(model)
         self._accounts: dict[str | None, str] = {} if account is None else {None: account}
@@ -575,7 +506,7 @@ class ModelFactory(ClientFactory):
         self, service: str, creds: dict[str, str] | None = None, *, urgent: bool = False
     ) -> Any:
         client = super().__call__(service, creds, urgent=urgent)
-        self.model.install(client, self.account_of(creds), adaptive=self._adaptive[urgent])
+        self.model.install(client, self.account_of(creds))
         self.timeline.install(client)
         return client
 
@@ -589,20 +520,3 @@ class ModelFactory(ClientFactory):
             with self._lock:
                 self._accounts[key] = known
         return known
-
-
-def _retries(config: Config) -> dict[str, Any]:
-    return dict(getattr(config, "retries", None) or {})
-
-
-def _is_adaptive(config: Config) -> bool:
-    return _retries(config).get("mode") == "adaptive"
-
-
-def _as_standard(config: Config) -> Config:
-    """``config`` in standard retry mode if it is in adaptive mode (the same retry handler and
-    attempts; adaptive mode only adds the client-side limiter)."""
-    if not _is_adaptive(config):
-        return config
-    retries: Any = {**_retries(config), "mode": "standard"}
-    return config.merge(Config(retries=retries))

@@ -107,6 +107,11 @@ class ApiCallRecorder:
         finally:
             botocore.session.get_session = original
 
+    def since(self, at: float) -> list[ApiCall]:
+        """The calls made at or after ``at`` (``time.time()``), in order."""
+        with self._lock:
+            return [c for c in self.calls if c.at >= at]
+
     def calls_before_inactive(self, key_id: str) -> int | None:
         """Calls the responder made for a batch, from its receipt to UpdateAccessKey(Inactive)."""
         with self._lock:
@@ -536,8 +541,7 @@ class Demo:
                 ),
             )
         ours = set(keys.values())
-        with self.recorder._lock:
-            calls = [c for c in self.recorder.calls if c.at >= sent_at]
+        calls = self.recorder.since(sent_at)
         inactive = [
             c.at
             for c in calls

@@ -54,6 +54,11 @@ class FrozenClock(FakeClock):
         self.slept.append(seconds)
 
 
+def faked(clock: FakeClock, **config: Any) -> AwsModel:
+    """A model of ``config`` that sleeps and reads the time on ``clock``."""
+    return AwsModel(ModelConfig(**config), sleep=clock.sleep, now=clock.now)
+
+
 def users_with_keys(count: int) -> list[tuple[str, str]]:
     iam = boto3.client("iam", region_name=REGION)
     made = []
@@ -92,7 +97,7 @@ def test_throttled_requests_consume_no_token() -> None:
 
 def test_model_bucket_rate_is_in_model_seconds() -> None:
     clock = FakeClock()
-    model = AwsModel(ModelConfig(scale=0.2, iam_write_rate=10), sleep=clock.sleep, now=clock.now)
+    model = faked(clock, scale=0.2, iam_write_rate=10)
     bucket = model.bucket(ACCOUNT)
     assert bucket is not None
     assert bucket.rate == pytest.approx(50)  # 10 per model second = 50 per real second
@@ -110,11 +115,7 @@ def test_writes_are_everything_but_reads() -> None:
 # -- through a real boto3 client under moto ------------------------------------------------------
 def test_over_budget_iam_write_raises_throttling_and_is_transient(aws: None) -> None:
     clock = FrozenClock()
-    model = AwsModel(
-        ModelConfig(iam_write_rate=2, iam_write_burst=2, latencies=EXACT),
-        sleep=clock.sleep,
-        now=clock.now,
-    )
+    model = faked(clock, iam_write_rate=2, iam_write_burst=2, latencies=EXACT)
     _, iam = model_iam(model)
     (u0, k0), (u1, k1), (u2, k2) = users_with_keys(3)
     iam.update_access_key(UserName=u0, AccessKeyId=k0, Status="Inactive")
@@ -135,11 +136,7 @@ def test_over_budget_iam_write_raises_throttling_and_is_transient(aws: None) -> 
 
 def test_sdk_retries_a_throttled_write_after_its_back_off_in_model_time(aws: None) -> None:
     clock = FakeClock()
-    model = AwsModel(
-        ModelConfig(scale=0.5, iam_write_rate=10, iam_write_burst=1, latencies=EXACT),
-        sleep=clock.sleep,
-        now=clock.now,
-    )
+    model = faked(clock, scale=0.5, iam_write_rate=10, iam_write_burst=1, latencies=EXACT)
     retrying = Config(retries={"mode": "standard", "max_attempts": 3})
     _, iam = model_iam(model, retrying)
     ((user, key),) = users_with_keys(1)
@@ -161,11 +158,7 @@ def test_sdk_retries_a_throttled_write_after_its_back_off_in_model_time(aws: Non
 
 def test_reads_are_never_throttled(aws: None) -> None:
     clock = FrozenClock()
-    model = AwsModel(
-        ModelConfig(iam_write_rate=1, iam_write_burst=1, latencies=EXACT),
-        sleep=clock.sleep,
-        now=clock.now,
-    )
+    model = faked(clock, iam_write_rate=1, iam_write_burst=1, latencies=EXACT)
     _, iam = model_iam(model)
     (u0, k0), (u1, k1) = users_with_keys(2)
     iam.update_access_key(UserName=u0, AccessKeyId=k0, Status="Inactive")
@@ -179,11 +172,7 @@ def test_reads_are_never_throttled(aws: None) -> None:
 
 def test_latency_sampled_is_scaled(aws: None) -> None:
     clock = FakeClock()
-    model = AwsModel(
-        ModelConfig(scale=0.2, iam_write_rate=None, latencies=EXACT),
-        sleep=clock.sleep,
-        now=clock.now,
-    )
+    model = faked(clock, scale=0.2, iam_write_rate=None, latencies=EXACT)
     _, iam = model_iam(model)
     ((user, key),) = users_with_keys(1)
     clock.slept.clear()
@@ -207,11 +196,7 @@ def test_lognormal_latency_is_seeded_and_around_its_median() -> None:
 
 def test_per_key_inactive_time_is_recorded_in_model_time(aws: None) -> None:
     clock = FakeClock()
-    model = AwsModel(
-        ModelConfig(scale=0.5, iam_write_rate=None, latencies=EXACT),
-        sleep=clock.sleep,
-        now=clock.now,
-    )
+    model = faked(clock, scale=0.5, iam_write_rate=None, latencies=EXACT)
     factory, iam = model_iam(model)
     (u0, k0), (u1, k1) = users_with_keys(2)
     clock.t += 1.0  # one real second = two model seconds
@@ -224,32 +209,6 @@ def test_per_key_inactive_time_is_recorded_in_model_time(aws: None) -> None:
     assert timeline.created_at[u1] == [pytest.approx(2.0 + 3 * 0.120)]
     assert timeline.calls[("iam", "UpdateAccessKey")] == 3
     assert timeline.calls[("iam", "CreateAccessKey")] == 1
-
-
-def test_adaptive_mode_client_paces_itself_in_model_time(aws: None) -> None:
-    clock = FakeClock()
-    model = AwsModel(
-        ModelConfig(scale=0.5, iam_write_rate=10, iam_write_burst=1, latencies=EXACT),
-        sleep=clock.sleep,
-        now=clock.now,
-    )
-    adaptive = Config(retries={"mode": "adaptive", "max_attempts": 10})
-    factory = ModelFactory(model, REGION, account=ACCOUNT, urgent_config=adaptive)
-    urgent = factory("iam", urgent=True)
-    # Built in standard mode with the same attempts; the model runs the adaptive limiter.
-    assert urgent.meta.config.retries["mode"] == "standard"
-    users = users_with_keys(4)
-    bucket = model.bucket(ACCOUNT)
-    assert bucket is not None and bucket.take()
-    first = urgent.update_access_key(
-        UserName=users[0][0], AccessKeyId=users[0][1], Status="Inactive"
-    )
-    assert first["ResponseMetadata"]["RetryAttempts"] == 1  # throttled once: the limiter is on
-    for user, key in users[1:]:
-        urgent.update_access_key(UserName=user, AccessKeyId=key, Status="Inactive")
-    # Every wait, the limiter's pacing included, went through the model's (fake) sleep.
-    assert set(factory.timeline.inactive_at) == {key for _, key in users}
-    assert model.model_time() == pytest.approx(sum(clock.slept) / 0.5)
 
 
 def test_slack_standin_waits_the_latency_it_is_given_per_method() -> None:
@@ -274,11 +233,7 @@ def test_sqs_timers_are_model_seconds_sent_as_whole_real_seconds(aws: None) -> N
     import json
 
     clock = FakeClock()
-    model = AwsModel(
-        ModelConfig(scale=0.2, latencies={"other": Latency(0.01, 0)}),
-        sleep=clock.sleep,
-        now=clock.now,
-    )
+    model = faked(clock, scale=0.2, latencies={"other": Latency(0.01, 0)})
     sqs = ModelFactory(model, REGION, account=ACCOUNT)("sqs")
     sent: list[dict[str, Any]] = []
     sqs.meta.events.register(

@@ -30,11 +30,11 @@ from leak_responder.domain.errors import (
 )
 from leak_responder.domain.incidents import (
     MAX_WRITE_ATTEMPTS,
-    PATIENT_DELAYS,
     Pause,
     abandoned,
     deliver_notice,
     holds,
+    patiently,
     record_done_outside,
     released,
     take_lease,
@@ -210,7 +210,6 @@ def resume(
     deps: ContainmentDeps,
     *,
     received_at: datetime,
-    defer: bool = False,
     incident_id: str | None = None,
 ) -> Outcome:
     """Run what is left of a recorded incident (a deferred ``finish``). Idempotent.
@@ -235,7 +234,7 @@ def resume(
         user_name=incident.user_name,
         principal_type=incident.principal_type,
     )
-    return _Containment(key, deps, received_at).resume(incident, defer)
+    return _Containment(key, deps, received_at).resume(incident)
 
 
 class _Containment:
@@ -269,14 +268,14 @@ class _Containment:
             return self._contain_session_key(account_id, admin)
         return self._contain_user_key(account_id, admin)
 
-    def resume(self, incident: Incident, defer: bool) -> Outcome:
+    def resume(self, incident: Incident) -> Outcome:
         steps_left = (
             incident.status in (IncidentStatus.OPEN, IncidentStatus.CONTAINED)
             and incident.done(Step.DEACTIVATED)
             and incident.user_name is not None
             and not self.key.is_session_key
         )
-        if steps_left and not defer:
+        if steps_left:
             assert incident.user_name is not None
             try:
                 admin = self.deps.accounts.key_admin(incident.account_id)
@@ -289,8 +288,6 @@ class _Containment:
                 ) from exc
             self._observe("resumed", incident_id=incident.incident_id)
             incident = self._steps(incident, admin, incident.user_name)
-        elif steps_left:
-            return self._outcome(incident, False, False, None, deferred=True)
         elif incident.status not in (IncidentStatus.DELETED, IncidentStatus.REACTIVATED):
             incident = self._notify(incident)
         return self._outcome(incident, False, False, None)
@@ -594,13 +591,7 @@ class _Containment:
         return self._complete(incident, Step.TAGGED, status=IncidentStatus.CONTAINED)
 
     def _patiently(self, action: Callable[[], T]) -> T:
-        """``action``, tried again through transient errors as ``record_done_outside`` is."""
-        for delay in PATIENT_DELAYS:
-            try:
-                return action()
-            except TransientError:
-                self.deps.pause(delay)
-        return action()
+        return patiently(action, self.deps.pause)
 
     def _best_effort(self, what: str, action: Callable[[], None]) -> str | None:
         """Run a step that must not hold containment hostage. A refusal (invalid input, a

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from leak_responder.domain.errors import ConflictError, NotificationError, TransientError
 from leak_responder.domain.model import Incident, NotificationStatus, Step, iso, parse_iso
@@ -26,6 +27,7 @@ MAX_WRITE_ATTEMPTS = 8
 NOTIFY_LEASE = timedelta(minutes=2)
 
 Change = Callable[[Incident], Incident | None]
+T = TypeVar("T")
 
 
 def update_incident(
@@ -68,12 +70,18 @@ def record_done_outside(
     secret anywhere, or a second copy of a notice once the lease has expired. TransientError
     (or ConflictError) only after the last try.
     """
+    return patiently(lambda: update_incident(store, incident, change), pause)
+
+
+def patiently(action: Callable[[], T], pause: Pause = time.sleep) -> T:
+    """``action``, tried again through transient errors (throttling, a timeout) over about 4 s:
+    for what already happened in IAM or Slack, which a give-up would strand."""
     for delay in PATIENT_DELAYS:
         try:
-            return update_incident(store, incident, change)
+            return action()
         except TransientError:
             pause(delay)
-    return update_incident(store, incident, change)
+    return action()
 
 
 @dataclass(frozen=True)
@@ -127,7 +135,7 @@ ABANDONED = "abandoned"
 def abandoned(incident: Incident, name: str, held: Lease) -> Incident | None:
     """The lease ``held`` given up, if this worker still holds it (None: nothing to change)."""
     claim = incident.claims.get(name)
-    if claim is None or claim != held.incident.claims.get(name):
+    if claim is None or not holds(incident, name, held):
         return None
     taken_at = claim.partition("|")[2]
     return replace(incident, claims={**incident.claims, name: f"{ABANDONED}|{taken_at}"})

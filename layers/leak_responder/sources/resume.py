@@ -44,13 +44,11 @@ def parse_resumption(body: str) -> Resumption:
         raise RejectedMessageError("resume queue: body is not JSON") from exc
     if not isinstance(data, dict) or data.get("schema") != RESUME_SCHEMA:
         raise RejectedMessageError(f"resume queue: only {RESUME_SCHEMA} messages are accepted")
-    account_id, key_id = data.get("account_id"), data.get("key_id")
-    incident_id, deferrals = data.get("incident_id"), data.get("deferrals", 0)
+    account_id, incident_id = data.get("account_id"), data.get("incident_id")
+    deferrals = data.get("deferrals", 0)
     if not isinstance(account_id, str) or not ACCOUNT_ID_PATTERN.fullmatch(account_id):
         raise RejectedMessageError("resume: account_id is not an AWS account ID")
-    if not isinstance(key_id, str):
-        raise RejectedMessageError("resume: key_id is not a string")
-    validate_key_id(key_id)
+    key_id = validate_key_id(data.get("key_id"))
     if not isinstance(incident_id, str) or not 0 < len(incident_id) <= 64:
         raise RejectedMessageError("resume: incident_id is missing")
     if isinstance(deferrals, bool) or not isinstance(deferrals, int) or deferrals < 0:
